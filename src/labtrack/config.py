@@ -1,0 +1,252 @@
+"""Settings, declared once and layered.
+
+Precedence, lowest to highest: the defaults below < a TOML config file <
+environment variables < values set in code or by a CLI flag
+(:func:`labtrack.set_tracking_uri`, ``--tracking-uri``).
+
+The config file is the one named by ``LABTRACK_CONFIG``, else ``labtrack.toml``
+in the working directory, else ``~/.config/labtrack/config.toml``. Its keys are
+the setting names below; an unknown key is an error, not silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from labtrack.errors import ConfigurationError
+
+DEFAULT_TRACKING_URI = "sqlite:///labtrack.db"
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {text!r}")
+
+
+def _parse_positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parse_positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    env: tuple[str, ...]
+    parse: Callable[[str], Any] = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "tracking_uri",
+        DEFAULT_TRACKING_URI,
+        "Where runs are stored: a database URL (sqlite:///path.db, postgresql://..., "
+        "mysql+pymysql://...) or a labtrack/MLflow server (http://host:5000).",
+        ("LABTRACK_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+    ),
+    Setting(
+        "artifact_root",
+        None,
+        "Where new experiments keep their artifacts when a database is used directly. "
+        "Default: labtrack-artifacts/ beside a SQLite file, else ./labtrack-artifacts.",
+        ("LABTRACK_ARTIFACT_ROOT",),
+    ),
+    Setting(
+        "async_logging",
+        True,
+        "Queue metrics, params and tags and write them in batches from a background thread. "
+        "Turn off to write every call before it returns.",
+        ("LABTRACK_ASYNC_LOGGING",),
+        _parse_bool,
+    ),
+    Setting(
+        "log_queue_size",
+        100_000,
+        "How many queued logging calls may wait before a caller blocks (bounds memory).",
+        ("LABTRACK_LOG_QUEUE_SIZE",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "truncate_long_values",
+        True,
+        "Cut param and tag values longer than MLflow's limits (6000/8000 characters) with a "
+        "warning, as MLflow does; turn off to get an error instead.",
+        ("LABTRACK_TRUNCATE_LONG_VALUES", "MLFLOW_TRUNCATE_LONG_VALUES"),
+        _parse_bool,
+    ),
+    Setting(
+        "capture_source",
+        True,
+        "Record the entry point (mlflow.source.name/type) on new runs.",
+        ("LABTRACK_CAPTURE_SOURCE",),
+        _parse_bool,
+    ),
+    Setting(
+        "capture_git",
+        True,
+        "Record git commit, branch, remote and dirty state; keep the diff when dirty.",
+        ("LABTRACK_CAPTURE_GIT",),
+        _parse_bool,
+    ),
+    Setting(
+        "capture_user",
+        True,
+        "Record the user name (mlflow.user) on new runs.",
+        ("LABTRACK_CAPTURE_USER",),
+        _parse_bool,
+    ),
+    Setting(
+        "capture_command",
+        True,
+        "Record the command line and Python version on new runs.",
+        ("LABTRACK_CAPTURE_COMMAND",),
+        _parse_bool,
+    ),
+    Setting(
+        "capture_environment",
+        True,
+        "Keep the installed packages as an artifact of every new run.",
+        ("LABTRACK_CAPTURE_ENVIRONMENT",),
+        _parse_bool,
+    ),
+    Setting(
+        "sqlite_busy_timeout",
+        60.0,
+        "Seconds a SQLite writer waits for another process's write to finish.",
+        ("LABTRACK_SQLITE_BUSY_TIMEOUT",),
+        _parse_positive_float,
+    ),
+    Setting(
+        "http_timeout",
+        30.0,
+        "Seconds to wait for a tracking server to answer one request.",
+        ("LABTRACK_HTTP_TIMEOUT", "MLFLOW_HTTP_REQUEST_TIMEOUT"),
+        _parse_positive_float,
+    ),
+    Setting(
+        "http_retries",
+        5,
+        "How often a request to a tracking server is retried after a connection error, 429 or 503.",
+        ("LABTRACK_HTTP_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"),
+        _parse_positive_int,
+    ),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _config_file_path() -> Path | None:
+    explicit = os.environ.get("LABTRACK_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigurationError(f"LABTRACK_CONFIG names {str(path)!r}, which is not a file")
+        return path
+    for candidate in (Path("labtrack.toml"), Path.home() / ".config" / "labtrack" / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"Cannot read config file {str(path)!r}: {exc}") from exc
+    unknown = sorted(set(data) - set(_BY_NAME))
+    if unknown:
+        raise ConfigurationError(
+            f"Unknown setting(s) {', '.join(unknown)} in {str(path)!r}; "
+            f"known settings: {', '.join(sorted(_BY_NAME))}"
+        )
+    return {name: _coerce(_BY_NAME[name], value, f"config file {str(path)!r}") for name, value in data.items()}
+
+
+def _coerce(setting: Setting, value: Any, origin: str) -> Any:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    try:
+        return setting.parse(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"Invalid value for {setting.name} in {origin}: {exc}") from exc
+
+
+class Settings:
+    """The effective settings of this process. Thread-safe; re-reads the environment on access."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        self._overrides: dict[str, Any] = {}
+        self._file_values: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def _file(self) -> dict[str, Any]:
+        if self._file_values is None:
+            path = _config_file_path()
+            self._file_values = _read_config_file(path) if path else {}
+        return self._file_values
+
+    def get(self, name: str) -> Any:
+        setting = _BY_NAME.get(name)
+        if setting is None:
+            raise ConfigurationError(f"Unknown setting {name!r}")
+        with self._lock:
+            if name in self._overrides:
+                return self._overrides[name]
+        environ = os.environ if self._environ is None else self._environ
+        for var in setting.env:
+            raw = environ.get(var)
+            if raw:
+                return _coerce(setting, raw, f"environment variable {var}")
+        file_values = self._file()
+        if name in file_values:
+            return file_values[name]
+        return setting.default
+
+    def set(self, name: str, value: Any) -> None:
+        """Override a setting for this process (highest precedence). None removes the override."""
+        setting = _BY_NAME.get(name)
+        if setting is None:
+            raise ConfigurationError(f"Unknown setting {name!r}")
+        with self._lock:
+            if value is None:
+                self._overrides.pop(name, None)
+            else:
+                self._overrides[name] = _coerce(setting, value, "code")
+
+    def is_set(self, name: str) -> bool:
+        """True when the value comes from anywhere but the default."""
+        setting = _BY_NAME[name]
+        environ = os.environ if self._environ is None else self._environ
+        return (
+            name in self._overrides
+            or any(environ.get(var) for var in setting.env)
+            or name in self._file()
+        )
+
+
+settings = Settings()

@@ -1,0 +1,230 @@
+"""The write path of a batch: params (immutable), tags (upserted), metrics (history + summary).
+
+All of it runs inside the caller's write transaction, so a batch is stored
+whole or not at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert, select, update
+
+from labtrack.entities import Metric, Param, RunTag, is_latest
+from labtrack.errors import InvalidParameterValue
+from labtrack.store.sql import schema as s
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+_CHUNK = 500  # rows per IN (...) list: well under every backend's bound-parameter limit
+_INSERT_CHUNK = 20_000
+_DBL_MAX = 1.7976931348623157e308
+
+
+def chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class ValueCodec:
+    """How a float is stored: NaN as NULL; on MySQL, which has no infinities, +-DBL_MAX."""
+
+    def __init__(self, dialect_name: str) -> None:
+        self.dialect = dialect_name
+        self.finite_only = dialect_name in ("mysql", "mariadb")
+
+    def encode(self, value: float) -> float | None:
+        if value != value:  # NaN
+            return None
+        if self.finite_only and math.isinf(value):
+            return _DBL_MAX if value > 0 else -_DBL_MAX
+        return value
+
+    def decode(self, value: float | None) -> float:
+        if value is None:
+            return math.nan
+        if self.finite_only and abs(value) >= _DBL_MAX:
+            return math.inf if value > 0 else -math.inf
+        return value
+
+
+def write_params(conn: Connection, run_pk: int, run_id: str, params: Sequence[Param]) -> None:
+    wanted: dict[str, str] = {}
+    for p in params:
+        if wanted.setdefault(p.key, p.value) != p.value:
+            raise InvalidParameterValue(
+                f"Duplicate parameter keys have been submitted: ['{p.key}'] with different "
+                "values. Please ensure the request contains only one param value per param key."
+            )
+    existing: dict[str, str] = {}
+    for keys in chunks(list(wanted)):
+        existing.update(
+            conn.execute(
+                select(s.params.c.key, s.params.c.value).where(
+                    s.params.c.run_id == run_pk, s.params.c.key.in_(keys)
+                )
+            ).all()
+        )
+    for key, value in wanted.items():
+        old = existing.get(key)
+        if old is not None and old != value:
+            raise InvalidParameterValue(
+                f"Changing param values is not allowed. Param with key='{key}' was already "
+                f"logged with value='{old}' for run ID='{run_id}'. Attempted logging new "
+                f"value '{value}'."
+            )
+    new_rows = [
+        {"run_id": run_pk, "key": k, "value": v} for k, v in wanted.items() if k not in existing
+    ]
+    if new_rows:
+        conn.execute(insert(s.params), new_rows)
+
+
+def write_tags(conn: Connection, run_pk: int, tags: Sequence[RunTag]) -> None:
+    wanted = {t.key: t.value for t in tags}  # the last value of a key wins, as when set in order
+    existing: dict[str, str] = {}
+    for keys in chunks(list(wanted)):
+        existing.update(
+            conn.execute(
+                select(s.tags.c.key, s.tags.c.value).where(
+                    s.tags.c.run_id == run_pk, s.tags.c.key.in_(keys)
+                )
+            ).all()
+        )
+    new_rows = [
+        {"run_id": run_pk, "key": k, "value": v} for k, v in wanted.items() if k not in existing
+    ]
+    if new_rows:
+        conn.execute(insert(s.tags), new_rows)
+    for key, value in wanted.items():
+        if key in existing and existing[key] != value:
+            conn.execute(
+                update(s.tags)
+                .where(s.tags.c.run_id == run_pk, s.tags.c.key == key)
+                .values(value=value)
+            )
+    # Two tags mirror run columns, as in MLflow: renaming by tag renames the run.
+    if RUN_NAME_TAG in wanted:
+        conn.execute(
+            update(s.runs).where(s.runs.c.id == run_pk).values(name=wanted[RUN_NAME_TAG][:250])
+        )
+    if PARENT_RUN_TAG in wanted:
+        conn.execute(
+            update(s.runs)
+            .where(s.runs.c.id == run_pk)
+            .values(parent_run_uuid=wanted[PARENT_RUN_TAG][:32])
+        )
+
+
+class _Summary:
+    """Latest point, min, max and count of a metric series, merged point by point."""
+
+    __slots__ = ("count", "latest", "max", "min")
+
+    def __init__(self, latest: tuple[int, int, float], mn: float, mx: float, count: int) -> None:
+        self.latest = latest
+        self.min = mn
+        self.max = mx
+        self.count = count
+
+    @classmethod
+    def of_points(cls, points: Iterable[tuple[int, int, float]]) -> _Summary:
+        it = iter(points)
+        first = next(it)
+        summary = cls(first, math.nan, math.nan, 0)
+        summary.count = 1
+        summary._extrema(first[2])
+        for point in it:
+            summary.count += 1
+            summary._extrema(point[2])
+            if is_latest(point, summary.latest):
+                summary.latest = point
+        return summary
+
+    def _extrema(self, value: float) -> None:
+        if value != value:  # NaN does not move min or max
+            return
+        if self.min != self.min or value < self.min:
+            self.min = value
+        if self.max != self.max or value > self.max:
+            self.max = value
+
+    def merge(self, other: _Summary) -> None:
+        self.count += other.count
+        for value in (other.min, other.max):
+            self._extrema(value)
+        if is_latest(other.latest, self.latest):
+            self.latest = other.latest
+
+
+def write_metrics(
+    conn: Connection, run_pk: int, metrics: Sequence[Metric], codec: ValueCodec
+) -> None:
+    by_key: dict[str, list[tuple[int, int, float]]] = {}
+    for m in metrics:
+        by_key.setdefault(m.key, []).append((m.step, m.timestamp, m.value))
+
+    series_ids = _update_summaries(conn, run_pk, by_key, codec)
+
+    encode = codec.encode
+    rows = [
+        {"series_id": series_ids[key], "step": step, "timestamp": ts, "value": encode(value)}
+        for key, points in by_key.items()
+        for step, ts, value in points
+    ]
+    for part in chunks(rows, _INSERT_CHUNK):
+        conn.execute(insert(s.metrics), list(part))
+
+
+def _update_summaries(
+    conn: Connection,
+    run_pk: int,
+    by_key: dict[str, list[tuple[int, int, float]]],
+    codec: ValueCodec,
+) -> dict[str, int]:
+    ms = s.metric_series
+    decode = codec.decode
+    lock = conn.dialect.name != "sqlite"  # SQLite writers already hold the database lock
+    existing: dict[str, tuple[int, _Summary]] = {}
+    for keys in chunks(list(by_key)):
+        query = select(
+            ms.c.id, ms.c.key, ms.c.latest_step, ms.c.latest_timestamp, ms.c.latest_value,
+            ms.c.min_value, ms.c.max_value, ms.c.count,
+        ).where(ms.c.run_id == run_pk, ms.c.key.in_(keys))
+        if lock:
+            query = query.with_for_update()
+        for sid, key, step, ts, latest, mn, mx, count in conn.execute(query):
+            summary = _Summary((step, ts, decode(latest)), decode(mn), decode(mx), count)
+            existing[key] = (sid, summary)
+
+    series_ids: dict[str, int] = {}
+    for key, points in by_key.items():
+        batch = _Summary.of_points(points)
+        if key in existing:
+            sid, summary = existing[key]
+            summary.merge(batch)
+            conn.execute(update(ms).where(ms.c.id == sid).values(**_summary_row(summary, codec)))
+        else:
+            values = {"run_id": run_pk, "key": key, **_summary_row(batch, codec)}
+            result = conn.execute(insert(ms).values(**values))
+            sid = result.inserted_primary_key[0]  # type: ignore[index]
+        series_ids[key] = sid
+    return series_ids
+
+
+def _summary_row(summary: _Summary, codec: ValueCodec) -> dict[str, Any]:
+    step, ts, value = summary.latest
+    return {
+        "latest_step": step,
+        "latest_timestamp": ts,
+        "latest_value": codec.encode(value),
+        "min_value": codec.encode(summary.min),
+        "max_value": codec.encode(summary.max),
+        "count": summary.count,
+    }

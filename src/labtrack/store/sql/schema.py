@@ -1,0 +1,200 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+Designed for experiments of 100k runs and 100M metric points:
+
+- Runs have a small integer surrogate key (``runs.id``); everything that hangs off
+  a run references it, not the 32-character run id.
+- ``metric_series`` holds one row per (run, metric key): the latest point and
+  min, max, count, maintained on write. Searches, sorting and run tables read
+  only this table. Its ``id`` names the series.
+- ``metrics`` is the narrow history table: (series, step, timestamp, value),
+  no six-column primary key. NaN is stored as NULL. MySQL cannot store
+  infinities, so there they become +-DBL_MAX and are mapped back on read.
+
+A fresh database is created from this metadata and stamped with the newest
+migration; older databases are brought here by the Alembic migrations, and a
+test checks that both routes give the same schema.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# An auto-incrementing key: INTEGER on SQLite (so it is the rowid), BIGINT elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# Long text: MySQL's TEXT holds only 64 KB, and tag values go up to 100k characters.
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+Double = Float(precision=53).with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
+
+# Case-sensitive, binary comparisons on MySQL/MariaDB, as on SQLite and PostgreSQL.
+_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("experiment_id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", String(2000), nullable=False),
+    Column("lifecycle_stage", String(20), nullable=False),
+    Column("creation_time", BigInteger),
+    Column("last_update_time", BigInteger),
+    UniqueConstraint("name"),
+    Index(None, "lifecycle_stage", "last_update_time"),
+    **_MYSQL,
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column(
+        "experiment_id",
+        Id,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", LongText, nullable=False),
+    PrimaryKeyConstraint("experiment_id", "key"),
+    **_MYSQL,
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_uuid", String(32), nullable=False),
+    Column(
+        "experiment_id",
+        Id,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(250), nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("start_time", BigInteger),
+    Column("end_time", BigInteger),
+    Column("lifecycle_stage", String(20), nullable=False),
+    Column("artifact_uri", String(2000), nullable=False),
+    Column("parent_run_uuid", String(32)),
+    Column("deleted_time", BigInteger),
+    UniqueConstraint("run_uuid"),
+    Index(None, "experiment_id", "lifecycle_stage", "start_time"),
+    Index(None, "parent_run_uuid"),
+    **_MYSQL,
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    **_MYSQL,
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("run_id", "key"),
+    **_MYSQL,
+)
+
+metric_series = Table(
+    "metric_series",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("latest_value", Double),
+    Column("latest_step", BigInteger, nullable=False),
+    Column("latest_timestamp", BigInteger, nullable=False),
+    Column("min_value", Double),
+    Column("max_value", Double),
+    Column("count", BigInteger, nullable=False),
+    UniqueConstraint("run_id", "key"),
+    Index(None, "key", "latest_value"),
+    **_MYSQL,
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "series_id", Id, ForeignKey("metric_series.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Double),
+    Index(None, "series_id", "step", "timestamp"),
+    **_MYSQL,
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "experiment_id",
+        Id,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(500), nullable=False),
+    Column("digest", String(36), nullable=False),
+    Column("source_type", String(36), nullable=False),
+    Column("source", LongText, nullable=False),
+    Column("schema", LongText),
+    Column("profile", LongText),
+    UniqueConstraint("experiment_id", "name", "digest"),
+    **_MYSQL,
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("dataset_id", Id, ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    UniqueConstraint("run_id", "dataset_id"),
+    Index(None, "dataset_id"),
+    **_MYSQL,
+)
+
+input_tags = Table(
+    "input_tags",
+    metadata,
+    Column("input_id", Id, ForeignKey("run_inputs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", String(500), nullable=False),
+    PrimaryKeyConstraint("input_id", "key"),
+    **_MYSQL,
+)

@@ -1,0 +1,583 @@
+"""SqlStore: the tracking store on SQLite, PostgreSQL or MySQL/MariaDB."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, func, insert, select, update
+
+from labtrack.entities import (
+    DatasetInput,
+    Experiment,
+    LifecycleStage,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from labtrack.errors import (
+    InvalidParameterValue,
+    ResourceAlreadyExists,
+    ResourceDoesNotExist,
+)
+from labtrack.store._paging import decode_offset, encode_offset
+from labtrack.store.sql import _reads, _writes
+from labtrack.store.sql import schema as s
+from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
+from labtrack.store.sql.migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Row
+
+DEFAULT_EXPERIMENT_ID = "0"
+DEFAULT_EXPERIMENT_NAME = "Default"
+_RETRIES = 3
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _experiment_pk(experiment_id: str | int) -> int:
+    try:
+        return int(experiment_id)
+    except (TypeError, ValueError):
+        raise InvalidParameterValue(
+            f"Invalid experiment ID {experiment_id!r}: experiment IDs are integers"
+        ) from None
+
+
+class SqlStore:
+    """Runs, experiments and metrics in a relational database (see ``schema.py``)."""
+
+    def __init__(self, db_uri: str, default_artifact_root: str, *, busy_timeout: float = 60.0):
+        self.db_uri = db_uri
+        self.default_artifact_root = default_artifact_root.rstrip("/")
+        self.engine = get_engine(db_uri, busy_timeout=busy_timeout)
+        self.dialect = self.engine.dialect.name
+        self._codec = _writes.ValueCodec(self.dialect)
+        ensure_schema(self.engine, db_uri)
+        self._ensure_default_experiment()
+
+    # -- transactions ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with translate_errors(), self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with translate_errors(), self.engine.connect() as conn:
+            conn.execution_options(labtrack_write=True)
+            with conn.begin():
+                yield conn
+
+    def _write_retrying(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(conn, *args)`` in a write transaction, again if a concurrent insert won."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._write() as conn:
+                    return fn(conn, *args)
+            except WriteConflict:
+                if attempt == _RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ensure_default_experiment(self) -> None:
+        with self._read() as conn:
+            found = conn.execute(
+                select(s.experiments.c.experiment_id).where(s.experiments.c.experiment_id == 0)
+            ).first()
+        if found:
+            return
+        with contextlib.suppress(WriteConflict), self._write() as conn:
+            now = now_ms()
+            conn.execute(
+                insert(s.experiments).values(
+                    experiment_id=0,
+                    name=DEFAULT_EXPERIMENT_NAME,
+                    artifact_location=f"{self.default_artifact_root}/0",
+                    lifecycle_stage=LifecycleStage.ACTIVE,
+                    creation_time=now,
+                    last_update_time=now,
+                )
+            )
+
+    # -- experiments ----------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        e = s.experiments
+        try:
+            with self._write() as conn:
+                existing = conn.execute(
+                    select(e.c.lifecycle_stage).where(e.c.name == name)
+                ).scalar()
+                if existing is not None:
+                    raise self._exists_error(name, existing)
+                now = now_ms()
+                result = conn.execute(
+                    insert(e).values(
+                        name=name,
+                        artifact_location=artifact_location or "",
+                        lifecycle_stage=LifecycleStage.ACTIVE,
+                        creation_time=now,
+                        last_update_time=now,
+                    )
+                )
+                pk = result.inserted_primary_key[0]  # type: ignore[index]
+                if not artifact_location:
+                    conn.execute(
+                        update(e)
+                        .where(e.c.experiment_id == pk)
+                        .values(artifact_location=f"{self.default_artifact_root}/{pk}")
+                    )
+                if tags:
+                    conn.execute(
+                        insert(s.experiment_tags),
+                        [{"experiment_id": pk, "key": k, "value": v} for k, v in tags],
+                    )
+                return str(pk)
+        except WriteConflict:
+            raise ResourceAlreadyExists(f"Experiment '{name}' already exists") from None
+
+    @staticmethod
+    def _exists_error(name: str, stage: str) -> ResourceAlreadyExists:
+        if stage == LifecycleStage.DELETED:
+            return ResourceAlreadyExists(
+                f"Experiment '{name}' already exists in deleted state. Restore it, or "
+                "permanently delete it (labtrack gc) before creating a new one with this name."
+            )
+        return ResourceAlreadyExists(f"Experiment '{name}' already exists")
+
+    def _experiment_rows(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Experiment]:
+        tags: dict[int, dict[str, str]] = {row.experiment_id: {} for row in rows}
+        et = s.experiment_tags
+        for part in _writes.chunks(list(tags)):
+            for pk, key, value in conn.execute(
+                select(et.c.experiment_id, et.c.key, et.c.value).where(et.c.experiment_id.in_(part))
+            ):
+                tags[pk][key] = value
+        return [
+            Experiment(
+                experiment_id=str(row.experiment_id),
+                name=row.name,
+                artifact_location=row.artifact_location,
+                lifecycle_stage=row.lifecycle_stage,
+                tags=tags[row.experiment_id],
+                creation_time=row.creation_time,
+                last_update_time=row.last_update_time,
+            )
+            for row in rows
+        ]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        pk = _experiment_pk(experiment_id)
+        with self._read() as conn:
+            row = conn.execute(select(s.experiments).where(s.experiments.c.experiment_id == pk)).first()
+            if row is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            return self._experiment_rows(conn, [row])[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        with self._read() as conn:
+            row = conn.execute(select(s.experiments).where(s.experiments.c.name == name)).first()
+            return self._experiment_rows(conn, [row])[0] if row else None
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        from labtrack.store.sql.search_sql import experiment_query
+
+        offset = decode_offset(page_token)
+        query = experiment_query(view_type, filter_string, order_by, self.dialect)
+        with self._read() as conn:
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            found = self._experiment_rows(conn, rows[:max_results])
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return PagedList(found, token)
+
+    def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
+        pk = _experiment_pk(experiment_id)
+        with self._write() as conn:
+            row = conn.execute(
+                select(s.experiments.c.lifecycle_stage, s.experiments.c.name).where(
+                    s.experiments.c.experiment_id == pk
+                )
+            ).first()
+            if row is None:
+                raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+            if pk == 0 and stage == LifecycleStage.DELETED:
+                raise InvalidParameterValue("The default experiment (ID 0) cannot be deleted")
+            if stage == LifecycleStage.ACTIVE and row.lifecycle_stage != LifecycleStage.DELETED:
+                raise InvalidParameterValue(
+                    f"Cannot restore experiment {experiment_id}: it is not deleted"
+                )
+            if stage == LifecycleStage.DELETED and row.lifecycle_stage == LifecycleStage.DELETED:
+                raise InvalidParameterValue(
+                    f"Experiment {experiment_id} ('{row.name}') is already deleted"
+                )
+            now = now_ms()
+            conn.execute(
+                update(s.experiments)
+                .where(s.experiments.c.experiment_id == pk)
+                .values(lifecycle_stage=stage, last_update_time=now)
+            )
+            # Deleting an experiment deletes its runs (softly), restoring brings them back.
+            old = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else LifecycleStage.DELETED
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.experiment_id == pk, s.runs.c.lifecycle_stage == old)
+                .values(
+                    lifecycle_stage=stage,
+                    deleted_time=now if stage == LifecycleStage.DELETED else None,
+                )
+            )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.DELETED)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._set_experiment_stage(experiment_id, LifecycleStage.ACTIVE)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        pk = _experiment_pk(experiment_id)
+        e = s.experiments
+        try:
+            with self._write() as conn:
+                row = conn.execute(select(e.c.lifecycle_stage).where(e.c.experiment_id == pk)).first()
+                if row is None:
+                    raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+                if row.lifecycle_stage != LifecycleStage.ACTIVE:
+                    raise InvalidParameterValue(
+                        f"Cannot rename a non-active experiment. Experiment {experiment_id} "
+                        "is deleted."
+                    )
+                clash = conn.execute(
+                    select(e.c.lifecycle_stage).where(e.c.name == new_name, e.c.experiment_id != pk)
+                ).scalar()
+                if clash is not None:
+                    raise self._exists_error(new_name, clash)
+                conn.execute(
+                    update(e)
+                    .where(e.c.experiment_id == pk)
+                    .values(name=new_name, last_update_time=now_ms())
+                )
+        except WriteConflict:
+            raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists") from None
+
+    def _active_experiment_pk(self, conn: Connection, experiment_id: str) -> int:
+        pk = _experiment_pk(experiment_id)
+        stage = conn.execute(
+            select(s.experiments.c.lifecycle_stage).where(s.experiments.c.experiment_id == pk)
+        ).scalar()
+        if stage is None:
+            raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
+        if stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The experiment {experiment_id} must be in the 'active' state. "
+                f"Current state is {stage}."
+            )
+        return pk
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        et = s.experiment_tags
+        with self._write() as conn:
+            pk = self._active_experiment_pk(conn, experiment_id)
+            updated = conn.execute(
+                update(et).where(et.c.experiment_id == pk, et.c.key == key).values(value=value)
+            ).rowcount
+            if not updated:
+                conn.execute(insert(et).values(experiment_id=pk, key=key, value=value))
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        et = s.experiment_tags
+        with self._write() as conn:
+            pk = self._active_experiment_pk(conn, experiment_id)
+            deleted = conn.execute(
+                delete(et).where(et.c.experiment_id == pk, et.c.key == key)
+            ).rowcount
+            if not deleted:
+                raise ResourceDoesNotExist(
+                    f"No tag with name: {key} in experiment with id {experiment_id}"
+                )
+
+    # -- runs -----------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str,
+    ) -> Run:
+        run_id = uuid.uuid4().hex
+        tag_list = [t for t in tags if t.key != _writes.RUN_NAME_TAG]
+        tag_list.append(RunTag(_writes.RUN_NAME_TAG, run_name))
+        parent = next((t.value for t in tags if t.key == _writes.PARENT_RUN_TAG), None)
+        with self._write() as conn:
+            pk = self._active_experiment_pk(conn, experiment_id)
+            location = conn.execute(
+                select(s.experiments.c.artifact_location).where(s.experiments.c.experiment_id == pk)
+            ).scalar_one()
+            values = {
+                "run_uuid": run_id,
+                "experiment_id": pk,
+                "name": run_name,
+                "user_id": user_id,
+                "status": RunStatus.RUNNING,
+                "start_time": start_time,
+                "end_time": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
+                "artifact_uri": f"{location.rstrip('/')}/{run_id}/artifacts",
+                "parent_run_uuid": parent,
+            }
+            run_pk = conn.execute(insert(s.runs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+            _writes.write_tags(conn, run_pk, tag_list)
+            row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.id == run_pk)).one()
+            return _reads.load_runs(conn, [row], self._codec)[0]
+
+    def _run_row(self, conn: Connection, run_id: str) -> Row[Any]:
+        row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.run_uuid == run_id)).first()
+        if row is None:
+            raise ResourceDoesNotExist(f"Run with id={run_id} not found")
+        return row
+
+    def _active_run_row(self, conn: Connection, run_id: str) -> Row[Any]:
+        row = self._run_row(conn, run_id)
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
+            raise InvalidParameterValue(
+                f"The run {run_id} must be in the 'active' state. "
+                f"Current state is {row.lifecycle_stage}."
+            )
+        return row
+
+    def get_run(self, run_id: str) -> Run:
+        with self._read() as conn:
+            return _reads.load_runs(conn, [self._run_row(conn, run_id)], self._codec)[0]
+
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None,
+        end_time: int | None,
+        run_name: str | None,
+    ) -> RunInfo:
+        with self._write() as conn:
+            row = self._active_run_row(conn, run_id)
+            values: dict[str, Any] = {}
+            if status is not None:
+                values["status"] = status
+            if end_time is not None:
+                values["end_time"] = end_time
+            if run_name:
+                values["name"] = run_name
+                _writes.write_tags(conn, row.id, [RunTag(_writes.RUN_NAME_TAG, run_name)])
+            if values:
+                conn.execute(update(s.runs).where(s.runs.c.id == row.id).values(**values))
+            return _reads.run_info(self._run_row(conn, run_id))
+
+    def _set_run_stage(self, run_id: str, stage: str) -> None:
+        with self._write() as conn:
+            row = self._run_row(conn, run_id)
+            conn.execute(
+                update(s.runs)
+                .where(s.runs.c.id == row.id)
+                .values(
+                    lifecycle_stage=stage,
+                    deleted_time=now_ms() if stage == LifecycleStage.DELETED else None,
+                )
+            )
+
+    def delete_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.DELETED)
+
+    def restore_run(self, run_id: str) -> None:
+        self._set_run_stage(run_id, LifecycleStage.ACTIVE)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+    ) -> None:
+        if not (metrics or params or tags):
+            with self._read() as conn:
+                self._active_run_row(conn, run_id)
+            return
+        self._write_retrying(self._log_batch, run_id, metrics, params, tags)
+
+    def _log_batch(
+        self,
+        conn: Connection,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        run_pk = self._active_run_row(conn, run_id).id
+        if params:
+            _writes.write_params(conn, run_pk, run_id, params)
+        if tags:
+            _writes.write_tags(conn, run_pk, tags)
+        if metrics:
+            _writes.write_metrics(conn, run_pk, metrics, self._codec)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        with self._write() as conn:
+            run_pk = self._active_run_row(conn, run_id).id
+            deleted = conn.execute(
+                delete(s.tags).where(s.tags.c.run_id == run_pk, s.tags.c.key == key)
+            ).rowcount
+            if not deleted:
+                raise ResourceDoesNotExist(f"No tag with name: {key} in run with id {run_id}")
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        offset = decode_offset(page_token)
+        with self._read() as conn:
+            run_pk = self._run_row(conn, run_id).id
+            series = conn.execute(
+                select(s.metric_series.c.id).where(
+                    s.metric_series.c.run_id == run_pk, s.metric_series.c.key == key
+                )
+            ).scalar()
+            if series is None:
+                return PagedList([], None)
+            m = s.metrics
+            query = (
+                select(m.c.step, m.c.timestamp, m.c.value)
+                .where(m.c.series_id == series)
+                .order_by(m.c.step, m.c.timestamp, m.c.id)
+            )
+            if offset:
+                query = query.offset(offset)
+            if max_results is not None:
+                query = query.limit(max_results + 1)
+            rows = conn.execute(query).all()
+        decode = self._codec.decode
+        token = None
+        if max_results is not None and len(rows) > max_results:
+            rows = rows[:max_results]
+            token = encode_offset(offset + max_results)
+        return PagedList([Metric(key, decode(v), ts, st) for st, ts, v in rows], token)
+
+    def get_metric_history_columns(
+        self, run_id: str, key: str
+    ) -> tuple[list[int], list[int], list[float]]:
+        """A metric's whole history as (steps, timestamps, values) lists: no per-point objects."""
+        with self._read() as conn:
+            run_pk = self._run_row(conn, run_id).id
+            m, ms = s.metrics, s.metric_series
+            rows = conn.execute(
+                select(m.c.step, m.c.timestamp, m.c.value)
+                .join(ms, ms.c.id == m.c.series_id)
+                .where(ms.c.run_id == run_pk, ms.c.key == key)
+                .order_by(m.c.step, m.c.timestamp, m.c.id)
+            ).all()
+        if not rows:
+            return [], [], []
+        steps, stamps, values = (list(col) for col in zip(*rows, strict=True))
+        decode = self._codec.decode
+        return steps, stamps, [decode(v) for v in values]
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        from labtrack.store.sql.search_sql import run_query
+
+        offset = decode_offset(page_token)
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        if not pks:
+            return PagedList([], None)
+        query = run_query(pks, view_type, filter_string, order_by, self._codec)
+        with self._read() as conn:
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            found = _reads.load_runs(conn, rows[:max_results], self._codec)
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return PagedList(found, token)
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        if datasets:
+            self._write_retrying(self._log_inputs, run_id, datasets)
+
+    def _log_inputs(
+        self, conn: Connection, run_id: str, datasets: Sequence[DatasetInput]
+    ) -> None:
+        row = self._active_run_row(conn, run_id)
+        d, ri = s.datasets, s.run_inputs
+        for item in datasets:
+            ds = item.dataset
+            dataset_pk = conn.execute(
+                select(d.c.id).where(
+                    d.c.experiment_id == row.experiment_id,
+                    d.c.name == ds.name,
+                    d.c.digest == ds.digest,
+                )
+            ).scalar()
+            if dataset_pk is None:
+                dataset_pk = conn.execute(
+                    insert(d).values(
+                        experiment_id=row.experiment_id,
+                        name=ds.name,
+                        digest=ds.digest,
+                        source_type=ds.source_type,
+                        source=ds.source,
+                        schema=ds.schema,
+                        profile=ds.profile,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            input_pk = conn.execute(
+                select(ri.c.id).where(ri.c.run_id == row.id, ri.c.dataset_id == dataset_pk)
+            ).scalar()
+            if input_pk is not None:
+                continue  # logging the same dataset to a run twice is a no-op, as in MLflow
+            input_pk = conn.execute(
+                insert(ri).values(run_id=row.id, dataset_id=dataset_pk)
+            ).inserted_primary_key[0]  # type: ignore[index]
+            if item.tags:
+                conn.execute(
+                    insert(s.input_tags),
+                    [{"input_id": input_pk, "key": t.key, "value": t.value} for t in item.tags],
+                )
+
+    # -- housekeeping -----------------------------------------------------------------
+    def count_metric_points(self, run_id: str | None = None) -> int:
+        """How many metric points are stored (for one run, or all): used by tests and benches."""
+        with self._read() as conn:
+            query = select(func.count()).select_from(s.metrics)
+            if run_id is not None:
+                run_pk = self._run_row(conn, run_id).id
+                query = query.join(
+                    s.metric_series, s.metric_series.c.id == s.metrics.c.series_id
+                ).where(s.metric_series.c.run_id == run_pk)
+            return int(conn.execute(query).scalar_one())

@@ -1,0 +1,286 @@
+"""The tracking service: every rule about what may be stored, over any store.
+
+The Python client, the fluent API and the HTTP server all call this class, so
+there is one implementation of each rule (key formats, lengths, limits, run
+names, lifecycle checks that need no storage). Stores below it only store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from labtrack import validation as v
+from labtrack.entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunStatus,
+    RunTag,
+    ViewType,
+)
+from labtrack.errors import InvalidParameterValue
+from labtrack.store.base import TrackingStore
+from labtrack.tracking._names import generate_run_name
+
+RUN_NAME_TAG = "mlflow.runName"
+USER_TAG = "mlflow.user"
+
+
+def now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+class TrackingService:
+    """Validated operations on a :class:`~labtrack.store.base.TrackingStore`."""
+
+    def __init__(self, store: TrackingStore, *, truncate_long_values: bool = True) -> None:
+        self.store = store
+        self.truncate = truncate_long_values
+
+    # -- experiments ---------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        name = v.validate_experiment_name(name)
+        checked = [v.validate_experiment_tag(k, val) for k, val in (tags or {}).items()]
+        if artifact_location is not None and not isinstance(artifact_location, str):
+            raise InvalidParameterValue(
+                f"Invalid artifact location {artifact_location!r}: it must be a string"
+            )
+        return self.store.create_experiment(name, artifact_location or None, checked)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        return self.store.get_experiment(v.validate_experiment_id(experiment_id))
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        return self.store.get_experiment_by_name(v.validate_experiment_name(name))
+
+    def search_experiments(
+        self,
+        view_type: int | str | None = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        filter_string: str | None = None,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        max_results = v.validate_max_results(
+            max_results, v.MAX_RESULTS_SEARCH_EXPERIMENTS, "search_experiments"
+        )
+        return self.store.search_experiments(
+            ViewType.parse(view_type), max_results, filter_string, _as_list(order_by), page_token
+        )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self.store.delete_experiment(v.validate_experiment_id(experiment_id))
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self.store.restore_experiment(v.validate_experiment_id(experiment_id))
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self.store.rename_experiment(
+            v.validate_experiment_id(experiment_id), v.validate_experiment_name(new_name)
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        key, text = v.validate_experiment_tag(key, value)
+        self.store.set_experiment_tag(v.validate_experiment_id(experiment_id), key, text)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self.store.delete_experiment_tag(
+            v.validate_experiment_id(experiment_id), v.validate_key(key, "Experiment tag")
+        )
+
+    # -- runs ----------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        *,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | Iterable[RunTag] | None = None,
+        run_name: str | None = None,
+        user_id: str | None = None,
+    ) -> Run:
+        experiment_id = v.validate_experiment_id(experiment_id)
+        tag_list = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in _tags(tags)]
+        tag_names = {t.key: t.value for t in tag_list}
+        if run_name is not None:
+            run_name = v.validate_run_name(run_name)
+            if RUN_NAME_TAG in tag_names and tag_names[RUN_NAME_TAG] != run_name:
+                raise InvalidParameterValue(
+                    f"Both run_name ({run_name!r}) and the tag {RUN_NAME_TAG} "
+                    f"({tag_names[RUN_NAME_TAG]!r}) were given, with different values"
+                )
+        name = run_name or tag_names.get(RUN_NAME_TAG) or generate_run_name()
+        user = user_id if user_id is not None else tag_names.get(USER_TAG, "")
+        if start_time is None:
+            start_time = now_ms()
+        return self.store.create_run(experiment_id, user, start_time, tag_list, name)
+
+    def get_run(self, run_id: str) -> Run:
+        return self.store.get_run(v.validate_run_id(run_id))
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        end_time: int | None = None,
+        run_name: str | None = None,
+    ) -> RunInfo:
+        if status is not None and status not in RunStatus.ALL:
+            raise InvalidParameterValue(
+                f"Invalid run status {status!r}: expected one of {', '.join(RunStatus.ALL)}"
+            )
+        if run_name is not None:
+            v.validate_run_name(run_name)
+        if end_time is not None:
+            end_time = v.validate_timestamp(end_time, "end_time")
+        return self.store.update_run_info(v.validate_run_id(run_id), status, end_time, run_name)
+
+    def set_terminated(
+        self, run_id: str, status: str = RunStatus.FINISHED, end_time: int | None = None
+    ) -> RunInfo:
+        if status not in RunStatus.TERMINATED:
+            raise InvalidParameterValue(
+                f"Invalid terminal status {status!r}: expected FINISHED, FAILED or KILLED"
+            )
+        return self.update_run(run_id, status, end_time if end_time is not None else now_ms())
+
+    def delete_run(self, run_id: str) -> None:
+        self.store.delete_run(v.validate_run_id(run_id))
+
+    def restore_run(self, run_id: str) -> None:
+        self.store.restore_run(v.validate_run_id(run_id))
+
+    # -- logging -------------------------------------------------------------------
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+    ) -> None:
+        metric = v.validate_metric(
+            key, value, now_ms() if timestamp is None else timestamp, step or 0
+        )
+        self.store.log_batch(v.validate_run_id(run_id), metrics=[metric])
+
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        param = v.validate_param(key, value, truncate=self.truncate)
+        self.store.log_batch(v.validate_run_id(run_id), params=[param])
+        return value
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        tag = v.validate_tag(key, value, truncate=self.truncate)
+        self.store.log_batch(v.validate_run_id(run_id), tags=[tag])
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self.store.delete_tag(v.validate_run_id(run_id), v.validate_key(key, "Tag"))
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        *,
+        mlflow_limits: bool = False,
+    ) -> None:
+        """Validate and store a batch. ``mlflow_limits`` applies MLflow's per-request caps."""
+        if mlflow_limits:
+            v.validate_batch_limits(metrics, params, tags)
+        checked_metrics = [
+            v.validate_metric(m.key, m.value, m.timestamp, m.step, path=f"metrics[{i}]")
+            for i, m in enumerate(metrics)
+        ]
+        checked_params = [v.validate_param(p.key, p.value, truncate=self.truncate) for p in params]
+        v.validate_param_keys_unique(checked_params)
+        checked_tags = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in tags]
+        self.store.log_batch(
+            v.validate_run_id(run_id), checked_metrics, checked_params, checked_tags
+        )
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        for item in datasets:
+            ds = item.dataset
+            if not ds.name or len(ds.name) > v.MAX_DATASET_NAME_SIZE:
+                raise InvalidParameterValue(
+                    f"Invalid dataset name {ds.name[:50]!r}: 1 to {v.MAX_DATASET_NAME_SIZE} "
+                    "characters"
+                )
+            if not ds.digest or len(ds.digest) > v.MAX_DATASET_DIGEST_SIZE:
+                raise InvalidParameterValue(
+                    f"Invalid dataset digest {ds.digest!r}: 1 to {v.MAX_DATASET_DIGEST_SIZE} "
+                    "characters"
+                )
+            for tag in item.tags:
+                if not tag.key or len(tag.key) > v.MAX_INPUT_TAG_KEY_SIZE:
+                    raise InvalidParameterValue(f"Invalid input tag key {tag.key!r}")
+                if len(tag.value) > v.MAX_INPUT_TAG_VALUE_SIZE:
+                    raise InvalidParameterValue(
+                        f"Value of input tag {tag.key!r} is longer than "
+                        f"{v.MAX_INPUT_TAG_VALUE_SIZE} characters"
+                    )
+        self.store.log_inputs(v.validate_run_id(run_id), datasets)
+
+    # -- reading -------------------------------------------------------------------
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        if max_results is not None:
+            v.validate_max_results(max_results, 2**31 - 1, "get_metric_history")
+        return self.store.get_metric_history(
+            v.validate_run_id(run_id), v.validate_key(key, "Metric"), max_results, page_token
+        )
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: int | str | None = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        max_results = v.validate_max_results(
+            max_results, v.MAX_RESULTS_SEARCH_RUNS, "search_runs"
+        )
+        if filter_string is not None and not isinstance(filter_string, str):
+            raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
+        return self.store.search_runs(
+            ids, filter_string, ViewType.parse(view_type), max_results, _as_list(order_by),
+            page_token,
+        )
+
+
+def _as_list(order_by: Sequence[str] | str | None) -> list[str] | None:
+    if order_by is None:
+        return None
+    if isinstance(order_by, str):
+        return [order_by]
+    return list(order_by)
+
+
+def _tags(tags: Mapping[str, Any] | Iterable[RunTag] | None) -> list[RunTag]:
+    if tags is None:
+        return []
+    if isinstance(tags, Mapping):
+        return [RunTag(str(k), val) for k, val in tags.items()]
+    return list(tags)

@@ -1,0 +1,139 @@
+"""Shared fixtures: a fresh store per test on every database that is available.
+
+PostgreSQL and MySQL/MariaDB tests run when their URLs are set
+(``LABTRACK_TEST_POSTGRES_URL``, ``LABTRACK_TEST_MYSQL_URL``; ``.ci/run`` sets
+both) and are skipped with that reason otherwise. Each pytest worker gets its own
+database on the server; tables are emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BACKENDS = ("sqlite", "postgresql", "mysql")
+_ENV = {"postgresql": "LABTRACK_TEST_POSTGRES_URL", "mysql": "LABTRACK_TEST_MYSQL_URL"}
+_server_dbs: dict[str, str] = {}
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def server_database_url(backend: str) -> str:
+    """A database of this worker's own on the PostgreSQL or MySQL server (skips if unset)."""
+    if backend in _server_dbs:
+        return _server_dbs[backend]
+    base = os.environ.get(_ENV[backend])
+    if not base:
+        pytest.skip(f"{_ENV[backend]} is not set: no {backend} server to test against")
+    import sqlalchemy
+
+    from labtrack.store.sql.engine import normalize_db_url
+
+    url = sqlalchemy.engine.make_url(normalize_db_url(base))
+    name = f"labtrack_test_{_worker()}"
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if backend == "postgresql":
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        else:
+            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+            conn.exec_driver_sql(
+                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+            )
+    admin.dispose()
+    _server_dbs[backend] = url.set(database=name).render_as_string(hide_password=False)
+    return _server_dbs[backend]
+
+
+def _empty_tables(uri: str) -> None:
+    from sqlalchemy import inspect
+
+    from labtrack.store.sql.engine import get_engine
+    from labtrack.store.sql.schema import metadata
+
+    engine = get_engine(uri)
+    with engine.begin() as conn:
+        if "alembic_version" not in inspect(conn).get_table_names():
+            return
+        for table in reversed(metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(params=BACKENDS)
+def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with no labtrack data in it, on each backend."""
+    backend = request.param
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'labtrack.db'}"
+        return
+    uri = server_database_url(backend)
+    _empty_tables(uri)
+    yield uri
+    _empty_tables(uri)
+
+
+@pytest.fixture
+def artifact_root(tmp_path: Path) -> str:
+    from labtrack.artifacts import path_to_file_uri
+
+    root = tmp_path / "artifacts"
+    root.mkdir()
+    return path_to_file_uri(str(root))
+
+
+@pytest.fixture
+def store(db_uri: str, artifact_root: str):  # type: ignore[no-untyped-def]
+    from labtrack.store.sql.store import SqlStore
+
+    return SqlStore(db_uri, artifact_root)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """No test sees the developer's environment or writes into the working directory."""
+    for name in list(os.environ):
+        if name.startswith(("LABTRACK_", "MLFLOW_")) and not name.startswith("LABTRACK_TEST_"):
+            monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("LABTRACK_TRACKING_URI", f"sqlite:///{home / 'labtrack.db'}")
+    # Runs made by tests do not need the package list or git state of this checkout.
+    monkeypatch.setenv("LABTRACK_CAPTURE_ENVIRONMENT", "false")
+    from labtrack.config import settings
+
+    settings._overrides.clear()
+    settings._file_values = None
+    yield
+    _reset_fluent_state()
+    settings._overrides.clear()
+    settings._file_values = None
+
+
+def _reset_fluent_state() -> None:
+    import sys
+
+    fluent = sys.modules.get("labtrack.tracking.fluent")
+    if fluent is None:
+        return
+    try:
+        while fluent.active_run() is not None:  # type: ignore[attr-defined]
+            fluent.end_run()  # type: ignore[attr-defined]
+    except Exception:
+        fluent._local.stack.clear()  # type: ignore[attr-defined]
+    fluent._state.experiment_id = None  # type: ignore[attr-defined]
+    fluent._state.client = None  # type: ignore[attr-defined]
+    fluent._state.open_runs.clear()  # type: ignore[attr-defined]
+    batching = sys.modules.get("labtrack.tracking._batching")
+    if batching is not None and batching._queue is not None:  # type: ignore[attr-defined]
+        try:
+            batching._queue.flush()  # type: ignore[attr-defined]
+        except Exception:
+            pass

@@ -1,0 +1,156 @@
+"""search_runs and search_experiments on every backend: filters, ordering, paging."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from labtrack.entities import Metric, Param, RunStatus, RunTag, ViewType
+from labtrack.errors import InvalidParameterValue
+
+
+@pytest.fixture
+def runs(store):  # type: ignore[no-untyped-def]
+    """Five runs, started one second apart (r1 first), with a spread of data."""
+    spec = {
+        "r1": ({"rmse": [9.0, 5.0]}, {"alpha": "0.1"}, {"model": "lasso"}, RunStatus.FINISHED, "ana"),
+        "r2": ({"rmse": [7.5]}, {"alpha": "0.01"}, {"model": "xgb"}, RunStatus.FAILED, "ana"),
+        "r3": ({"rmse": [math.nan]}, {"alpha": "0.01"}, {"model": "XGB"}, RunStatus.RUNNING, "ana"),
+        "r4": ({}, {}, {}, RunStatus.KILLED, "bob"),
+        "r5": ({"rmse": [6.0]}, {"alpha": "1.0"}, {"model": "lasso_v2"}, RunStatus.FINISHED, "ana"),
+    }
+    ids = {}
+    for i, (name, (metrics, params, tags, status, user)) in enumerate(spec.items()):
+        run = store.create_run("0", user, 1_000_000 + i * 1000, [], name)
+        rid = run.info.run_id
+        store.log_batch(
+            rid,
+            metrics=[
+                Metric(k, v, 1000 + step, step)
+                for k, values in metrics.items()
+                for step, v in enumerate(values)
+            ],
+            params=[Param(k, v) for k, v in params.items()],
+            tags=[RunTag(k, v) for k, v in tags.items()],
+        )
+        store.update_run_info(rid, status, 2_000_000, None)
+        ids[name] = rid
+    return ids
+
+
+def names(store, filter_string=None, order_by=None, **kwargs):  # type: ignore[no-untyped-def]
+    found = store.search_runs(
+        ["0"], filter_string, kwargs.get("view", ViewType.ACTIVE_ONLY), 100, order_by, None
+    )
+    return [r.info.run_name for r in found]
+
+
+@pytest.mark.parametrize(
+    ("filter_string", "expected"),
+    [
+        ("metrics.rmse < 7", {"r1", "r5"}),
+        ("metrics.rmse >= 7", {"r2"}),
+        ("metrics.rmse = 7.5", {"r2"}),
+        ("metrics.rmse != 5", {"r2", "r5"}),
+        ("metrics.rmse.max > 8", {"r1"}),
+        ("metrics.rmse.min <= 5", {"r1"}),
+        ("metrics.rmse.count = 2", {"r1"}),
+        ("params.alpha = '0.01'", {"r2", "r3"}),
+        ("params.alpha != '0.01'", {"r1", "r5"}),
+        ("params.alpha IS NULL", {"r4"}),
+        ("params.alpha IS NOT NULL", {"r1", "r2", "r3", "r5"}),
+        ("tags.model LIKE 'lasso%'", {"r1", "r5"}),
+        ("tags.model LIKE 'LASSO%'", set()),
+        ("tags.model ILIKE 'xgb'", {"r2", "r3"}),
+        ("tags.model LIKE 'lasso_v_'", {"r5"}),
+        ("attributes.status = 'FAILED'", {"r2"}),
+        ("attributes.status != 'FINISHED'", {"r2", "r3", "r4"}),
+        ("attributes.run_name = 'r1'", {"r1"}),
+        ("attributes.user_id = 'bob'", {"r4"}),
+        ("attributes.start_time > 1002500", {"r4", "r5"}),
+        ("metrics.rmse < 6 OR params.alpha = '1.0'", {"r1", "r5"}),
+        ("(metrics.rmse < 6 OR metrics.rmse > 7) AND tags.model = 'lasso'", {"r1"}),
+        ("tags.model = \"x' OR '1'='1\"", set()),
+        ("", {"r1", "r2", "r3", "r4", "r5"}),
+    ],
+)
+def test_filters(store, runs, filter_string, expected):  # type: ignore[no-untyped-def]
+    assert set(names(store, filter_string)) == expected
+
+
+def test_run_id_in(store, runs):  # type: ignore[no-untyped-def]
+    found = names(store, f"attributes.run_id IN ('{runs['r1']}', '{runs['r4']}')")
+    assert set(found) == {"r1", "r4"}
+    found = names(store, f"attributes.run_id NOT IN ('{runs['r1']}', '{runs['r4']}')")
+    assert set(found) == {"r2", "r3", "r5"}
+
+
+@pytest.mark.parametrize(
+    ("order_by", "expected"),
+    [
+        (None, ["r5", "r4", "r3", "r2", "r1"]),  # newest first
+        (["metrics.rmse ASC"], ["r1", "r5", "r2", "r3", "r4"]),  # NaN, then missing, last
+        (["metrics.rmse DESC"], ["r2", "r5", "r1", "r3", "r4"]),
+        (["metrics.rmse.max DESC"], ["r1", "r2", "r5", "r3", "r4"]),
+        (["params.alpha DESC"], ["r5", "r1", "r3", "r2", "r4"]),  # ties: newest first
+        (["attributes.run_name DESC"], ["r5", "r4", "r3", "r2", "r1"]),
+        (["attributes.start_time ASC"], ["r1", "r2", "r3", "r4", "r5"]),
+        (["tags.model ASC", "attributes.start_time ASC"], ["r3", "r1", "r5", "r2", "r4"]),
+    ],
+)
+def test_order_by(store, runs, order_by, expected):  # type: ignore[no-untyped-def]
+    assert names(store, None, order_by) == expected
+
+
+def test_paging_visits_every_run_once(store, runs):  # type: ignore[no-untyped-def]
+    seen, token = [], None
+    while True:
+        page = store.search_runs(["0"], None, ViewType.ALL, 2, ["metrics.rmse ASC"], token)
+        seen.extend(r.info.run_name for r in page)
+        token = page.token
+        if not token:
+            break
+    assert seen == ["r1", "r5", "r2", "r3", "r4"]
+
+
+def test_deleted_runs_follow_view_type(store, runs):  # type: ignore[no-untyped-def]
+    store.delete_run(runs["r2"])
+    assert "r2" not in names(store)
+    assert names(store, view=ViewType.DELETED_ONLY) == ["r2"]
+    assert len(names(store, view=ViewType.ALL)) == 5
+
+
+def test_search_across_experiments(store):  # type: ignore[no-untyped-def]
+    a = store.create_experiment("a")
+    b = store.create_experiment("b")
+    for exp in (a, b, "0"):
+        store.create_run(exp, "u", 1, [], f"in-{exp}")
+    found = store.search_runs([a, b], None, ViewType.ALL, 10, None, None)
+    assert {r.info.experiment_id for r in found} == {a, b}
+
+
+def test_returned_runs_carry_their_data(store, runs):  # type: ignore[no-untyped-def]
+    (run,) = store.search_runs(["0"], "attributes.run_name = 'r1'", ViewType.ALL, 10, None, None)
+    assert run.data.metrics == {"rmse": 5.0}
+    assert run.data.params == {"alpha": "0.1"}
+    assert run.data.tags["model"] == "lasso"
+    assert run.data.metric_summaries["rmse"].max == 9.0
+
+
+def test_bad_filter_is_a_clear_error(store, runs):  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidParameterValue):
+        names(store, "metrics.rmse <<< 3")
+    with pytest.raises(InvalidParameterValue):
+        names(store, None, ["metrics.rmse SIDEWAYS"])
+
+
+def test_experiment_filters(store):  # type: ignore[no-untyped-def]
+    a = store.create_experiment("nyc-taxi", tags=[("team", "ds")])
+    store.create_experiment("churn")
+    found = store.search_experiments(ViewType.ALL, 10, "tags.team = 'ds'", None, None)
+    assert [e.experiment_id for e in found] == [a]
+    found = store.search_experiments(ViewType.ALL, 10, "name ILIKE 'NYC%'", None, None)
+    assert [e.name for e in found] == ["nyc-taxi"]
+    found = store.search_experiments(ViewType.ALL, 10, None, ["name DESC"], None)
+    assert [e.name for e in found] == ["nyc-taxi", "churn", "Default"]

@@ -1,0 +1,113 @@
+"""Runs left open when a process ends are ended with the right status, and their data kept."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from labtrack.store.sql.store import SqlStore
+
+PRELUDE = """
+import sys, time
+import labtrack as lt
+lt.set_tracking_uri(sys.argv[1])
+run = lt.start_run()
+print(run.info.run_id, flush=True)
+for i in range(5000):
+    lt.log_metric("m", float(i), step=i)
+"""
+
+
+def run_script(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess[str], str, str]:
+    uri = f"sqlite:///{tmp_path / 'exit.db'}"
+    script = tmp_path / "train.py"
+    script.write_text(PRELUDE + textwrap.dedent(body))
+    proc = subprocess.run(
+        [sys.executable, str(script), uri], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "LABTRACK_CAPTURE_GIT": "false"},
+    )
+    return proc, uri, proc.stdout.split()[0]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("", "FINISHED", 0),
+        ("sys.exit(0)", "FINISHED", 0),
+        ("raise RuntimeError('training diverged')", "FAILED", 1),
+        ("sys.exit(3)", "FINISHED", 3),
+        ("raise KeyboardInterrupt", "KILLED", -signal.SIGINT),
+    ],
+)
+def test_exit_with_a_run_open(tmp_path: Path, body: str, status: str, code: int) -> None:
+    proc, uri, run_id = run_script(tmp_path, body)
+    assert proc.returncode == code, proc.stderr
+    run = SqlStore(uri, "file:///unused").get_run(run_id)
+    assert run.info.status == status
+    assert run.info.end_time is not None
+    assert run.data.metric_summaries["m"].count == 5000
+
+
+def test_sigterm_ends_the_run_killed(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'exit.db'}"
+    script = tmp_path / "train.py"
+    script.write_text(PRELUDE + "print('ready', flush=True)\ntime.sleep(60)\n")
+    with subprocess.Popen(
+        [sys.executable, str(script), uri], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "LABTRACK_CAPTURE_GIT": "false"},
+    ) as proc:
+        assert proc.stdout is not None
+        run_id = proc.stdout.readline().strip()
+        assert proc.stdout.readline().strip() == "ready"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    run = SqlStore(uri, "file:///unused").get_run(run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.metric_summaries["m"].count == 5000
+
+
+WRITER = """
+import sys
+import labtrack as lt
+lt.set_tracking_uri(sys.argv[1])
+with lt.start_run(run_name=f"writer-{sys.argv[2]}"):
+    lt.log_params({"worker": sys.argv[2], "points": sys.argv[3]})
+    for i in range(int(sys.argv[3])):
+        lt.log_metric("loss", 1.0 / (i + 1), step=i)
+        if i % 500 == 0:
+            lt.flush()
+"""
+
+
+def test_eight_processes_share_one_sqlite_file(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    points = 3000
+    env = {**os.environ, "LABTRACK_CAPTURE_GIT": "false"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), uri, str(n), str(points)],
+            stderr=subprocess.PIPE, text=True, env=env,
+        )
+        for n in range(8)
+    ]
+    deadline = time.monotonic() + 180
+    for proc in procs:
+        _, err = proc.communicate(timeout=max(1, deadline - time.monotonic()))
+        assert proc.returncode == 0, err
+        assert "locked" not in err
+    store = SqlStore(uri, "file:///unused")
+    runs = store.search_runs(["0"], None, 1, 100, None, None)
+    assert len(runs) == 8
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert store.count_metric_points(run.info.run_id) == points
+        assert run.data.metric_summaries["loss"].count == points
