@@ -105,16 +105,28 @@ def _isolated_settings(
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("LABTRACK_TRACKING_URI", f"sqlite:///{home / 'labtrack.db'}")
+    monkeypatch.setenv("LABTRACK_ARTIFACT_ROOT", str(home / "labtrack-artifacts"))
     # Runs made by tests do not need the package list or git state of this checkout.
     monkeypatch.setenv("LABTRACK_CAPTURE_ENVIRONMENT", "false")
     from labtrack.config import settings
 
     settings._overrides.clear()
     settings._file_values = None
+    _forget_stores()
     yield
     _reset_fluent_state()
+    _forget_stores()
     settings._overrides.clear()
     settings._file_values = None
+
+
+def _forget_stores() -> None:
+    """Stores are cached per process; a test's tables may have been emptied under one."""
+    import sys
+
+    stores = sys.modules.get("labtrack.tracking._stores")
+    if stores is not None:
+        stores._STORES.clear()  # type: ignore[attr-defined]
 
 
 def _reset_fluent_state() -> None:

@@ -5,25 +5,71 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import labtrack
 
 PUBLIC = {
     "__version__",
     # fluent API
-    "set_tracking_uri", "get_tracking_uri", "set_experiment", "create_experiment",
-    "get_experiment", "get_experiment_by_name", "search_experiments", "delete_experiment",
-    "restore_experiment", "start_run", "end_run", "active_run", "last_active_run", "log_param",
-    "log_params", "log_metric", "log_metrics", "set_tag", "set_tags", "delete_tag",
-    "log_artifact", "log_artifacts", "log_text", "log_dict", "log_figure", "log_image",
-    "log_table", "get_run", "search_runs", "delete_run", "get_artifact_uri", "flush",
-    "ActiveRun", "TrackingClient",
+    "set_tracking_uri",
+    "get_tracking_uri",
+    "set_experiment",
+    "create_experiment",
+    "get_experiment",
+    "get_experiment_by_name",
+    "search_experiments",
+    "delete_experiment",
+    "restore_experiment",
+    "start_run",
+    "end_run",
+    "active_run",
+    "last_active_run",
+    "log_param",
+    "log_params",
+    "log_metric",
+    "log_metrics",
+    "set_tag",
+    "set_tags",
+    "delete_tag",
+    "log_artifact",
+    "log_artifacts",
+    "log_text",
+    "log_dict",
+    "log_figure",
+    "log_image",
+    "log_table",
+    "get_run",
+    "search_runs",
+    "delete_run",
+    "get_artifact_uri",
+    "flush",
+    "ActiveRun",
+    "TrackingClient",
     # entities
-    "Experiment", "Run", "RunInfo", "RunData", "Metric", "Param", "RunTag", "ExperimentTag",
-    "MetricSummary", "RunStatus", "LifecycleStage", "ViewType", "Dataset", "DatasetInput",
-    "InputTag", "FileInfo",
+    "Experiment",
+    "Run",
+    "RunInfo",
+    "RunData",
+    "Metric",
+    "Param",
+    "RunTag",
+    "ExperimentTag",
+    "MetricSummary",
+    "RunStatus",
+    "LifecycleStage",
+    "ViewType",
+    "Dataset",
+    "DatasetInput",
+    "InputTag",
+    "FileInfo",
     # errors
-    "LabtrackError", "InvalidParameterValue", "ResourceAlreadyExists", "ResourceDoesNotExist",
-    "LoggingError", "ConfigurationError",
+    "LabtrackError",
+    "InvalidParameterValue",
+    "ResourceAlreadyExists",
+    "ResourceDoesNotExist",
+    "LoggingError",
+    "ConfigurationError",
 }
 
 
@@ -34,12 +80,8 @@ def test_all_is_exactly_the_public_surface() -> None:
 
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
-    try:
+    with pytest.raises(AttributeError, match="no_such_thing"):
         labtrack.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
-    except AttributeError as exc:
-        assert "no_such_thing" in str(exc)
-    else:
-        raise AssertionError("expected AttributeError")
 
 
 def test_import_does_not_load_heavy_dependencies() -> None:

@@ -181,14 +181,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             f"Unknown setting(s) {', '.join(unknown)} in {str(path)!r}; "
             f"known settings: {', '.join(sorted(_BY_NAME))}"
         )
-    return {name: _coerce(_BY_NAME[name], value, f"config file {str(path)!r}") for name, value in data.items()}
+    return {
+        name: _coerce(_BY_NAME[name], value, f"config file {str(path)!r}")
+        for name, value in data.items()
+    }
 
 
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = str(value)
+    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
     try:
         return setting.parse(text)
     except ValueError as exc:

@@ -49,7 +49,7 @@ _valid_keys: set[str] = set()
 def validate_key(key: Any, what: str) -> str:
     """A metric, param or tag key: allowed characters, a path that cannot escape, <= 250 chars."""
     if key in _valid_keys:
-        return key  # type: ignore[no-any-return]
+        return key
     if key is None or key == "":
         raise InvalidParameterValue(f"{what} key must be a non-empty string")
     if not isinstance(key, str):
@@ -87,15 +87,45 @@ def _truncate(value: str, limit: int, what: str, truncate: bool) -> str:
             limit,
         )
         return value[:limit]
-    raise InvalidParameterValue(
-        f"{what} is {len(value)} characters long; the limit is {limit}"
-    )
+    raise InvalidParameterValue(f"{what} is {len(value)} characters long; the limit is {limit}")
 
 
-def validate_metric(
-    key: Any, value: Any, timestamp: Any, step: Any, *, path: str = ""
-) -> Metric:
+def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, *, path: str = "") -> Metric:
     """Check one metric point and return it with value as float, timestamp and step as int."""
+    # The common case (a known key, a float, int timestamp and step) costs four type checks.
+    if (
+        key in _valid_keys
+        and type(value) is float
+        and type(timestamp) is int
+        and type(step) is int
+        and 0 <= timestamp <= _INT64_MAX
+        and -_INT64_MAX - 1 <= step <= _INT64_MAX
+    ):
+        return _new_metric((key, value, timestamp, step))
+    return _validate_metric_slowly(key, value, timestamp, step, path)
+
+
+def validate_metric_point(metric: Any, *, path: str = "") -> Metric:
+    """Like :func:`validate_metric` for a Metric (or 4-tuple); a valid Metric is returned as is."""
+    if type(metric) is Metric:
+        key, value, timestamp, step = metric
+        if (
+            key in _valid_keys
+            and type(value) is float
+            and type(timestamp) is int
+            and type(step) is int
+            and 0 <= timestamp <= _INT64_MAX
+            and -_INT64_MAX - 1 <= step <= _INT64_MAX
+        ):
+            return metric
+    return validate_metric(metric.key, metric.value, metric.timestamp, metric.step, path=path)
+
+
+def _new_metric(fields: tuple[str, float, int, int]) -> Metric:
+    return tuple.__new__(Metric, fields)
+
+
+def _validate_metric_slowly(key: Any, value: Any, timestamp: Any, step: Any, path: str) -> Metric:
     where = f" ({path})" if path else ""
     key = validate_key(key, "Metric")
     if value is None or isinstance(value, bool) or not isinstance(value, numbers.Number):
@@ -206,7 +236,9 @@ def validate_run_name(name: Any) -> str:
     return name
 
 
-def validate_batch_limits(metrics: Sequence[Any], params: Sequence[Any], tags: Sequence[Any]) -> None:
+def validate_batch_limits(
+    metrics: Sequence[Any], params: Sequence[Any], tags: Sequence[Any]
+) -> None:
     """MLflow's per-request limits for log-batch (the labtrack bulk endpoint has none)."""
     for what, items, limit in (
         ("metrics", metrics, MAX_METRICS_PER_BATCH),

@@ -14,7 +14,13 @@ from labtrack.errors import InvalidParameterValue
 def runs(store):  # type: ignore[no-untyped-def]
     """Five runs, started one second apart (r1 first), with a spread of data."""
     spec = {
-        "r1": ({"rmse": [9.0, 5.0]}, {"alpha": "0.1"}, {"model": "lasso"}, RunStatus.FINISHED, "ana"),
+        "r1": (
+            {"rmse": [9.0, 5.0]},
+            {"alpha": "0.1"},
+            {"model": "lasso"},
+            RunStatus.FINISHED,
+            "ana",
+        ),
         "r2": ({"rmse": [7.5]}, {"alpha": "0.01"}, {"model": "xgb"}, RunStatus.FAILED, "ana"),
         "r3": ({"rmse": [math.nan]}, {"alpha": "0.01"}, {"model": "XGB"}, RunStatus.RUNNING, "ana"),
         "r4": ({}, {}, {}, RunStatus.KILLED, "bob"),
@@ -154,3 +160,23 @@ def test_experiment_filters(store):  # type: ignore[no-untyped-def]
     assert [e.name for e in found] == ["nyc-taxi"]
     found = store.search_experiments(ViewType.ALL, 10, None, ["name DESC"], None)
     assert [e.name for e in found] == ["nyc-taxi", "churn", "Default"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"delta\%", {"delta%"}),
+        ("delta%", {"delta%", "deltaX", "delta_y"}),
+        (r"delta\_y", {"delta_y"}),
+        ("delta_", {"delta%", "deltaX"}),
+        (r"back\\slash", {"back\\slash"}),
+        ("star*", {"star*"}),
+        ("q?", set()),
+    ],
+)
+@pytest.mark.parametrize("op", ["LIKE", "ILIKE"])
+def test_like_escapes_are_the_same_on_every_backend(store, pattern, expected, op):  # type: ignore[no-untyped-def]
+    for name in ("delta%", "deltaX", "delta_y", "back\\slash", "star*", "q"):
+        store.create_run("0", "u", 1, [], name)
+    found = names(store, f"attributes.run_name {op} '{pattern}'")
+    assert set(found) == expected

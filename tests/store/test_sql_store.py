@@ -158,7 +158,8 @@ def test_create_run(store, artifact_root):  # type: ignore[no-untyped-def]
     info = run.info
     assert len(info.run_id) == 32
     assert (info.run_name, info.user_id, info.status) == ("lasso", "ana", RunStatus.RUNNING)
-    assert info.start_time == t and info.end_time is None
+    assert info.start_time == t
+    assert info.end_time is None
     assert info.artifact_uri == f"{artifact_root}/0/{info.run_id}/artifacts"
     assert run.data.tags == {"developer": "ana", "mlflow.runName": "lasso"}
     assert store.get_run(info.run_id) == run
@@ -279,7 +280,9 @@ def test_latest_is_largest_step_then_timestamp_then_value(store):  # type: ignor
     rid = new_run(store).info.run_id
     store.log_batch(rid, metrics=[Metric("m", 1.0, 100, 5), Metric("m", 2.0, 50, 5)])
     assert store.get_run(rid).data.metrics["m"] == 1.0
-    store.log_batch(rid, metrics=[Metric("m", 0.5, 100, 5)])  # same step and time: larger value wins
+    store.log_batch(
+        rid, metrics=[Metric("m", 0.5, 100, 5)]
+    )  # same step and time: larger value wins
     assert store.get_run(rid).data.metrics["m"] == 1.0
     store.log_batch(rid, metrics=[Metric("m", 7.0, 100, 5)])
     assert store.get_run(rid).data.metrics["m"] == 7.0
@@ -299,14 +302,15 @@ def test_nan_and_infinity_are_kept(store):  # type: ignore[no-untyped-def]
         ],
     )
     values = [m.value for m in store.get_metric_history(rid, "m")]
-    assert values[0] == 1.0 and math.isnan(values[1])
+    assert values[0] == 1.0
+    assert math.isnan(values[1])
     assert values[2:] == [math.inf, -math.inf]
     run = store.get_run(rid)
     summary = run.data.metric_summaries["m"]
     assert summary.latest == -math.inf
     assert (summary.min, summary.max, summary.count) == (-math.inf, math.inf, 4)
     only_nan = run.data.metric_summaries["only_nan"]
-    assert math.isnan(only_nan.latest) and math.isnan(only_nan.min) and math.isnan(only_nan.max)
+    assert all(math.isnan(x) for x in (only_nan.latest, only_nan.min, only_nan.max))
 
 
 def test_history_paging(store):  # type: ignore[no-untyped-def]
@@ -329,8 +333,9 @@ def test_large_batch_is_chunked(store):  # type: ignore[no-untyped-def]
     n = 50_000
     store.log_batch(rid, metrics=[Metric("m", float(i), i, i) for i in range(n)])
     assert store.count_metric_points(rid) == n
-    steps, stamps, values = store.get_metric_history_columns(rid, "m")
-    assert steps == list(range(n)) and values[-1] == n - 1
+    steps, _, values = store.get_metric_history_columns(rid, "m")
+    assert steps == list(range(n))
+    assert values[-1] == n - 1
 
 
 def test_big_and_negative_steps(store):  # type: ignore[no-untyped-def]
@@ -351,3 +356,13 @@ def test_log_inputs(store):  # type: ignore[no-untyped-def]
     assert inputs == (item,)
     found = store.search_runs(["0"], "datasets.context = 'training'", ViewType.ALL, 10, None, None)
     assert [r.info.run_id for r in found] == [rid]
+
+
+def test_nan_loses_ties_for_latest_within_and_across_batches(store):  # type: ignore[no-untyped-def]
+    rid = new_run(store).info.run_id
+    store.log_batch(rid, metrics=[Metric("m", math.nan, 100, 5), Metric("m", 1.0, 100, 5)])
+    assert store.get_run(rid).data.metrics["m"] == 1.0
+    store.log_batch(rid, metrics=[Metric("m", math.nan, 100, 5)])
+    assert store.get_run(rid).data.metrics["m"] == 1.0
+    store.log_batch(rid, metrics=[Metric("m", math.nan, 101, 5)])
+    assert math.isnan(store.get_run(rid).data.metrics["m"])

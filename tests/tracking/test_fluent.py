@@ -51,6 +51,7 @@ def test_the_quickstart_of_the_issue(uri: str, tmp_path: Path) -> None:
 
 def test_default_tracking_uri_is_a_local_sqlite_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("LABTRACK_TRACKING_URI")
+    monkeypatch.delenv("LABTRACK_ARTIFACT_ROOT")
     monkeypatch.chdir(tmp_path)
     assert lt.get_tracking_uri() == "sqlite:///labtrack.db"
     with lt.start_run() as run:
@@ -72,7 +73,7 @@ def test_mlflow_tracking_uri_is_honoured(tmp_path: Path, monkeypatch) -> None:  
 def test_statuses_of_with_blocks(uri: str) -> None:
     with lt.start_run() as ok:
         pass
-    with pytest.raises(ValueError, match="boom"), lt.start_run() as failed:
+    with pytest.raises(ValueError, match="boom"), lt.start_run() as failed:  # noqa: PT012
         lt.log_metric("before", 1.0)
         raise ValueError("boom")
     with pytest.raises(KeyboardInterrupt), lt.start_run() as killed:
@@ -86,9 +87,8 @@ def test_statuses_of_with_blocks(uri: str) -> None:
 
 
 def test_only_one_top_level_run_at_a_time(uri: str) -> None:
-    with lt.start_run():
-        with pytest.raises(InvalidParameterValue, match="already active"):
-            lt.start_run()
+    with lt.start_run(), pytest.raises(InvalidParameterValue, match="already active"):
+        lt.start_run()
 
 
 def test_logging_without_a_run_starts_one(uri: str) -> None:
@@ -127,8 +127,13 @@ def test_automatic_metadata(uri: str) -> None:
     with lt.start_run() as run:
         pass
     tags = lt.get_run(run.info.run_id).data.tags
-    for key in ("mlflow.source.name", "mlflow.source.type", "mlflow.user", "labtrack.command",
-                "labtrack.python.version"):
+    for key in (
+        "mlflow.source.name",
+        "mlflow.source.type",
+        "mlflow.user",
+        "labtrack.command",
+        "labtrack.python.version",
+    ):
         assert tags.get(key), key
 
 
@@ -260,7 +265,12 @@ def test_search_runs_formats(uri: str) -> None:
             lt.log_metric("rmse", alpha * 10)
     frame = lt.search_runs(order_by=["metrics.rmse DESC"])
     assert list(frame.columns[:6]) == [
-        "run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
     ]
     assert list(frame["metrics.rmse"]) == [2.0, 1.0]
     assert str(frame["start_time"].dtype).startswith("datetime64")

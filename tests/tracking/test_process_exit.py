@@ -30,7 +30,10 @@ def run_script(tmp_path: Path, body: str) -> tuple[subprocess.CompletedProcess[s
     script = tmp_path / "train.py"
     script.write_text(PRELUDE + textwrap.dedent(body))
     proc = subprocess.run(
-        [sys.executable, str(script), uri], capture_output=True, text=True, timeout=120,
+        [sys.executable, str(script), uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "LABTRACK_CAPTURE_GIT": "false"},
     )
     return proc, uri, proc.stdout.split()[0]
@@ -60,7 +63,9 @@ def test_sigterm_ends_the_run_killed(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text(PRELUDE + "print('ready', flush=True)\ntime.sleep(60)\n")
     with subprocess.Popen(
-        [sys.executable, str(script), uri], stdout=subprocess.PIPE, text=True,
+        [sys.executable, str(script), uri],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "LABTRACK_CAPTURE_GIT": "false"},
     ) as proc:
         assert proc.stdout is not None
@@ -95,7 +100,9 @@ def test_eight_processes_share_one_sqlite_file(tmp_path: Path) -> None:
     procs = [
         subprocess.Popen(
             [sys.executable, str(script), uri, str(n), str(points)],
-            stderr=subprocess.PIPE, text=True, env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         for n in range(8)
     ]

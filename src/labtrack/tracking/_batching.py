@@ -163,7 +163,10 @@ class LogQueue:
             self._retrying(lambda: store.log_batch(run_id, metrics, params, tags))
             return
         except LabtrackError as exc:
-            if isinstance(exc, TemporarilyUnavailable) or len(metrics) + len(params) + len(tags) == 1:
+            if (
+                isinstance(exc, TemporarilyUnavailable)
+                or len(metrics) + len(params) + len(tags) == 1
+            ):
                 self._record(_describe(exc, run_id, metrics, params, tags))
                 return
         # Something in the batch was refused: store the rest, report only what failed.
@@ -215,8 +218,13 @@ def _describe(
     tags: list[RunTag],
 ) -> LoggingError:
     what = ", ".join(
-        f"{n} {name}" for n, name in ((len(metrics), "metric points"), (len(params), "params"),
-                                      (len(tags), "tags")) if n
+        f"{n} {name}"
+        for n, name in (
+            (len(metrics), "metric points"),
+            (len(params), "params"),
+            (len(tags), "tags"),
+        )
+        if n
     )
     error = LoggingError(f"Could not log {what} to run {run_id}: {exc.message}")
     error.__cause__ = exc

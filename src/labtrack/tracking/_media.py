@@ -100,9 +100,7 @@ def table_json(data: Any) -> str:
         values = [list(v) if not isinstance(v, str) else [v] for v in data.values()]
         lengths = {len(v) for v in values}
         if len(lengths) > 1:
-            raise InvalidParameterValue(
-                f"Table columns have different lengths: {sorted(lengths)}"
-            )
+            raise InvalidParameterValue(f"Table columns have different lengths: {sorted(lengths)}")
         rows = [list(r) for r in zip(*values, strict=True)] if values else []
     else:
         raise InvalidParameterValue(

@@ -71,9 +71,9 @@ def _create_store(uri: str, artifact_root: str) -> TrackingStore:
 
         return SqlStore(uri, artifact_root, busy_timeout=settings.get("sqlite_busy_timeout"))
     try:
-        from labtrack.store.rest import RestStore  # type: ignore[import-not-found]
+        from labtrack.store.rest import RestStore
     except ImportError:
         raise ConfigurationError(
             f"Tracking to a server ({uri}) is not available in this version of labtrack"
         ) from None
-    return RestStore(uri)  # type: ignore[no-any-return]
+    return RestStore(uri)

@@ -212,7 +212,9 @@ class TrackingClient:
     ) -> None:
         """Copy the contents of a local directory into the run's artifacts."""
         if not Path(local_dir).is_dir():
-            raise InvalidParameterValue(f"Cannot log artifacts from {str(local_dir)!r}: not a directory")
+            raise InvalidParameterValue(
+                f"Cannot log artifacts from {str(local_dir)!r}: not a directory"
+            )
         self._artifacts(run_id).log_artifacts(local_dir, artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
@@ -287,4 +289,3 @@ class TrackingClient:
         if dst_path is None:
             dst_path = tempfile.mkdtemp(prefix="labtrack-")
         return self._artifacts(run_id).download_artifacts(path, dst_path)
-

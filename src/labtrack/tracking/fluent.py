@@ -199,7 +199,9 @@ def search_experiments(
     found: list[Experiment] = []
     token = None
     while True:
-        page_size = min(v.MAX_RESULTS_SEARCH_EXPERIMENTS, max_results - len(found)) if max_results else 1000
+        page_size = (
+            min(v.MAX_RESULTS_SEARCH_EXPERIMENTS, max_results - len(found)) if max_results else 1000
+        )
         page = client.search_experiments(view_type, page_size, filter_string, order_by, token)
         found.extend(page)
         token = page.token
@@ -243,8 +245,10 @@ def start_run(
             parent_run = client.get_run(parent)
             if parent_run.info.lifecycle_stage != LifecycleStage.ACTIVE:
                 raise InvalidParameterValue(f"Parent run {parent} is deleted")
-        exp_id = str(experiment_id) if experiment_id is not None else (
-            client.get_run(parent).info.experiment_id if parent else _active_experiment_id()
+        exp_id = (
+            str(experiment_id)
+            if experiment_id is not None
+            else (client.get_run(parent).info.experiment_id if parent else _active_experiment_id())
         )
         run = _create(client, exp_id, run_name, parent, tags, description)
     active = ActiveRun(run, client)
@@ -530,8 +534,12 @@ def search_runs(
     token = None
     while ids and len(runs) < max_results:
         page = client.search_runs(
-            ids, filter_string, run_view_type,
-            min(v.MAX_RESULTS_SEARCH_RUNS, max_results - len(runs)), order_by, token,
+            ids,
+            filter_string,
+            run_view_type,
+            min(v.MAX_RESULTS_SEARCH_RUNS, max_results - len(runs)),
+            order_by,
+            token,
         )
         runs.extend(page)
         token = page.token
@@ -555,7 +563,11 @@ def _search_experiment_ids(
     if experiment_ids and experiment_names:
         raise InvalidParameterValue("Pass experiment_ids or experiment_names, not both")
     if experiment_ids:
-        return [experiment_ids] if isinstance(experiment_ids, str) else [str(e) for e in experiment_ids]  # type: ignore[list-item]
+        return (
+            [experiment_ids]
+            if isinstance(experiment_ids, str)
+            else [str(e) for e in experiment_ids]
+        )
     if experiment_names:
         ids = []
         for name in experiment_names:

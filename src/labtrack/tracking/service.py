@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from labtrack import validation as v
+from labtrack._gc import paused_gc
 from labtrack.entities import (
     DatasetInput,
     Experiment,
@@ -199,10 +200,10 @@ class TrackingService:
         """Validate and store a batch. ``mlflow_limits`` applies MLflow's per-request caps."""
         if mlflow_limits:
             v.validate_batch_limits(metrics, params, tags)
-        checked_metrics = [
-            v.validate_metric(m.key, m.value, m.timestamp, m.step, path=f"metrics[{i}]")
-            for i, m in enumerate(metrics)
-        ]
+        with paused_gc():
+            checked_metrics = [
+                v.validate_metric_point(m, path=f"metrics[{i}]") for i, m in enumerate(metrics)
+            ]
         checked_params = [v.validate_param(p.key, p.value, truncate=self.truncate) for p in params]
         v.validate_param_keys_unique(checked_params)
         checked_tags = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in tags]
@@ -259,13 +260,15 @@ class TrackingService:
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
         ids = [v.validate_experiment_id(e) for e in experiment_ids]
-        max_results = v.validate_max_results(
-            max_results, v.MAX_RESULTS_SEARCH_RUNS, "search_runs"
-        )
+        max_results = v.validate_max_results(max_results, v.MAX_RESULTS_SEARCH_RUNS, "search_runs")
         if filter_string is not None and not isinstance(filter_string, str):
             raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
         return self.store.search_runs(
-            ids, filter_string, ViewType.parse(view_type), max_results, _as_list(order_by),
+            ids,
+            filter_string,
+            ViewType.parse(view_type),
+            max_results,
+            _as_list(order_by),
             page_token,
         )
 

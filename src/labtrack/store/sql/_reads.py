@@ -22,7 +22,7 @@ from labtrack.store.sql import schema as s
 from labtrack.store.sql._writes import ValueCodec, chunks
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Row
+    from sqlalchemy.engine import Connection
 
 RUN_COLUMNS = (
     s.runs.c.id,
@@ -38,7 +38,7 @@ RUN_COLUMNS = (
 )
 
 
-def run_info(row: Row[Any]) -> RunInfo:
+def run_info(row: Any) -> RunInfo:
     return RunInfo(
         run_id=row.run_uuid,
         experiment_id=str(row.experiment_id),
@@ -52,7 +52,7 @@ def run_info(row: Row[Any]) -> RunInfo:
     )
 
 
-def load_runs(conn: Connection, rows: Sequence[Row[Any]], codec: ValueCodec) -> list[Run]:
+def load_runs(conn: Connection, rows: Sequence[Any], codec: ValueCodec) -> list[Run]:
     """Runs with their params, tags, metric summaries and dataset inputs, in ``rows`` order."""
     pks = [row.id for row in rows]
     params: dict[int, dict[str, str]] = defaultdict(dict)
@@ -74,8 +74,14 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], codec: ValueCodec) -> 
             tags[pk][key] = value
         for pk, key, latest, step, ts, mn, mx, count in conn.execute(
             select(
-                ms.c.run_id, ms.c.key, ms.c.latest_value, ms.c.latest_step,
-                ms.c.latest_timestamp, ms.c.min_value, ms.c.max_value, ms.c.count,
+                ms.c.run_id,
+                ms.c.key,
+                ms.c.latest_value,
+                ms.c.latest_step,
+                ms.c.latest_timestamp,
+                ms.c.min_value,
+                ms.c.max_value,
+                ms.c.count,
             ).where(ms.c.run_id.in_(part))
         ):
             summaries[pk][key] = MetricSummary(
@@ -97,14 +103,18 @@ def load_runs(conn: Connection, rows: Sequence[Row[Any]], codec: ValueCodec) -> 
     ]
 
 
-def _load_inputs(
-    conn: Connection, pks: Sequence[int], into: dict[int, list[DatasetInput]]
-) -> None:
+def _load_inputs(conn: Connection, pks: Sequence[int], into: dict[int, list[DatasetInput]]) -> None:
     ri, d = s.run_inputs, s.datasets
     found = conn.execute(
         select(
-            ri.c.id, ri.c.run_id, d.c.name, d.c.digest, d.c.source_type, d.c.source,
-            d.c.schema, d.c.profile,
+            ri.c.id,
+            ri.c.run_id,
+            d.c.name,
+            d.c.digest,
+            d.c.source_type,
+            d.c.source,
+            d.c.schema,
+            d.c.profile,
         )
         .join(d, d.c.id == ri.c.dataset_id)
         .where(ri.c.run_id.in_(pks))
@@ -121,5 +131,7 @@ def _load_inputs(
         ):
             input_tags[input_id].append(InputTag(key, value))
     for row in found:
-        dataset = Dataset(row.name, row.digest, row.source_type, row.source, row.schema, row.profile)
+        dataset = Dataset(
+            row.name, row.digest, row.source_type, row.source, row.schema, row.profile
+        )
         into[row.run_id].append(DatasetInput(dataset, tuple(input_tags[row.id])))

@@ -7,14 +7,16 @@ whole or not at all.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
 
+from labtrack._gc import paused_gc
 from labtrack.entities import Metric, Param, RunTag, is_latest
 from labtrack.errors import InvalidParameterValue
 from labtrack.store.sql import schema as s
+from labtrack.store.sql._bulk import insert_metric_rows
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -23,7 +25,6 @@ RUN_NAME_TAG = "mlflow.runName"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 _CHUNK = 500  # rows per IN (...) list: well under every backend's bound-parameter limit
-_INSERT_CHUNK = 20_000
 _DBL_MAX = 1.7976931348623157e308
 
 
@@ -134,18 +135,19 @@ class _Summary:
         self.count = count
 
     @classmethod
-    def of_points(cls, points: Iterable[tuple[int, int, float]]) -> _Summary:
-        it = iter(points)
-        first = next(it)
-        summary = cls(first, math.nan, math.nan, 0)
-        summary.count = 1
-        summary._extrema(first[2])
-        for point in it:
-            summary.count += 1
-            summary._extrema(point[2])
-            if is_latest(point, summary.latest):
-                summary.latest = point
-        return summary
+    def of_points(cls, points: list[tuple[int, int, float]]) -> _Summary:
+        finite = [p[2] for p in points if p[2] == p[2]]  # NaN does not move min or max
+        latest = max(points)  # tuples order by (step, timestamp, value)
+        if latest[2] != latest[2]:  # NaN compares unordered: settle ties with the NaN rule
+            for point in points:
+                if point[:2] == latest[:2] and is_latest(point, latest):
+                    latest = point
+        return cls(
+            latest,
+            min(finite) if finite else math.nan,
+            max(finite) if finite else math.nan,
+            len(points),
+        )
 
     def _extrema(self, value: float) -> None:
         if value != value:  # NaN does not move min or max
@@ -172,14 +174,21 @@ def write_metrics(
 
     series_ids = _update_summaries(conn, run_pk, by_key, codec)
 
-    encode = codec.encode
-    rows = [
-        {"series_id": series_ids[key], "step": step, "timestamp": ts, "value": encode(value)}
-        for key, points in by_key.items()
-        for step, ts, value in points
-    ]
-    for part in chunks(rows, _INSERT_CHUNK):
-        conn.execute(insert(s.metrics), list(part))
+    with paused_gc():
+        if codec.finite_only:
+            encode = codec.encode
+            rows = [
+                (series_ids[key], step, ts, encode(value))
+                for key, points in by_key.items()
+                for step, ts, value in points
+            ]
+        else:  # NaN becomes NULL; everything else is stored as it is
+            rows = [
+                (series_ids[key], step, ts, value if value == value else None)
+                for key, points in by_key.items()
+                for step, ts, value in points
+            ]
+    insert_metric_rows(conn, rows)
 
 
 def _update_summaries(
@@ -194,8 +203,14 @@ def _update_summaries(
     existing: dict[str, tuple[int, _Summary]] = {}
     for keys in chunks(list(by_key)):
         query = select(
-            ms.c.id, ms.c.key, ms.c.latest_step, ms.c.latest_timestamp, ms.c.latest_value,
-            ms.c.min_value, ms.c.max_value, ms.c.count,
+            ms.c.id,
+            ms.c.key,
+            ms.c.latest_step,
+            ms.c.latest_timestamp,
+            ms.c.latest_value,
+            ms.c.min_value,
+            ms.c.max_value,
+            ms.c.count,
         ).where(ms.c.run_id == run_pk, ms.c.key.in_(keys))
         if lock:
             query = query.with_for_update()

@@ -124,9 +124,7 @@ def _create_engine(uri: str, busy_timeout: float) -> Engine:
             def _mysql_session(dbapi_conn: Any, _record: Any) -> None:
                 cur = dbapi_conn.cursor()
                 # Experiment 0 ("Default") is inserted with an explicit id of 0.
-                cur.execute(
-                    "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')"
-                )
+                cur.execute("SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_AUTO_VALUE_ON_ZERO')")
                 cur.close()
 
     except ModuleNotFoundError as exc:
@@ -170,6 +168,20 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)
 
 
+# How the drivers say that a connection could not be made at all.
+_CONNECT_FAILURES = (
+    "could not connect",  # psycopg 2
+    "connection failed",  # psycopg 3
+    "Connection refused",
+    "Can't connect",  # PyMySQL
+    "Unknown database",
+    "Access denied",
+    "password authentication failed",
+    "does not exist",  # PostgreSQL: database "x" does not exist
+    "unable to open database file",  # SQLite
+)
+
+
 class WriteConflict(InternalError):
     """A unique key was taken by a concurrent write. Store code catches this and retries
     or reports what it means (e.g. "already exists"); it never reaches a user as is."""
@@ -188,8 +200,12 @@ def translate_errors(what: str = "the tracking database") -> Iterator[None]:
         raise WriteConflict(f"Conflicting write to {what}: {_first_line(exc.orig)}") from exc
     except sa_exc.OperationalError as exc:
         message = _first_line(exc.orig) if exc.orig is not None else _first_line(exc)
-        if "locked" in message or "could not connect" in message or "Can't connect" in message:
-            raise TemporarilyUnavailable(f"Cannot reach {what}: {message}") from exc
+        if "database is locked" in message:
+            raise TemporarilyUnavailable(
+                f"{what[0].upper()}{what[1:]} stayed locked by another writer: {message}"
+            ) from exc
+        if any(marker in message for marker in _CONNECT_FAILURES):
+            raise TemporarilyUnavailable(f"Cannot connect to {what}: {message}") from exc
         if "connection" in message.lower() or "server closed" in message:
             raise TemporarilyUnavailable(f"Lost the connection to {what}: {message}") from exc
         raise InternalError(f"Database error in {what}: {message}") from exc

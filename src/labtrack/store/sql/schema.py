@@ -18,6 +18,8 @@ test checks that both routes give the same schema.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -50,7 +52,11 @@ LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 Double = Float(precision=53).with_variant(mysql.DOUBLE(asdecimal=False), "mysql", "mariadb")
 
 # Case-sensitive, binary comparisons on MySQL/MariaDB, as on SQLite and PostgreSQL.
-_MYSQL = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin", "mysql_engine": "InnoDB"}
+_MYSQL: dict[str, Any] = {
+    "mysql_charset": "utf8mb4",
+    "mysql_collate": "utf8mb4_bin",
+    "mysql_engine": "InnoDB",
+}
 
 experiments = Table(
     "experiments",
@@ -148,9 +154,7 @@ metrics = Table(
     "metrics",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column(
-        "series_id", Id, ForeignKey("metric_series.id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("series_id", Id, ForeignKey("metric_series.id", ondelete="CASCADE"), nullable=False),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
     Column("value", Double),

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from labtrack.entities import ViewType
@@ -61,10 +61,14 @@ _EXPERIMENT_ATTRIBUTES = {
 
 # -- comparison operators ------------------------------------------------------------
 def _glob_pattern(like: str) -> str:
-    """A LIKE pattern as a case-sensitive SQLite GLOB pattern."""
+    """A LIKE pattern (``%``, ``_``, backslash escapes) as a case-sensitive SQLite GLOB pattern."""
     out = []
-    for ch in like:
-        if ch == "%":
+    chars = iter(like)
+    for ch in chars:
+        if ch == "\\":
+            ch = next(chars, "\\")
+            out.append(f"[{ch}]" if ch in "*?[" else ch)
+        elif ch == "%":
             out.append("*")
         elif ch == "_":
             out.append("?")
@@ -77,29 +81,31 @@ def _glob_pattern(like: str) -> str:
 
 def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bool]:
     if op == "=":
-        return column == value  # type: ignore[no-any-return]
+        return column == value
     if op == "!=":
-        return column != value  # type: ignore[no-any-return]
+        return column != value
     if op == "<":
-        return column < value  # type: ignore[no-any-return]
+        return column < value
     if op == "<=":
-        return column <= value  # type: ignore[no-any-return]
+        return column <= value
     if op == ">":
-        return column > value  # type: ignore[no-any-return]
+        return column > value
     if op == ">=":
-        return column >= value  # type: ignore[no-any-return]
+        return column >= value
+    # LIKE patterns: % and _ are wildcards, a backslash makes the next character literal,
+    # on every backend (PostgreSQL and MySQL do this by default; SQLite is told to).
     if op == "LIKE":
         if dialect == "sqlite":  # SQLite's LIKE ignores case; GLOB does not
-            return column.op("GLOB")(_glob_pattern(value))  # type: ignore[no-any-return]
-        return column.like(value)  # type: ignore[no-any-return]
+            return column.op("GLOB")(_glob_pattern(value))
+        return column.like(value, escape="\\")
     if op == "ILIKE":
         if dialect == "postgresql":
-            return column.ilike(value)  # type: ignore[no-any-return]
-        return func.lower(column).like(func.lower(literal(value)))
+            return column.ilike(value, escape="\\")
+        return func.lower(column).like(func.lower(literal(value)), escape="\\")
     if op == "IN":
-        return column.in_(list(value))  # type: ignore[no-any-return]
+        return column.in_(list(value))
     if op == "NOT IN":
-        return column.not_in(list(value))  # type: ignore[no-any-return]
+        return column.not_in(list(value))
     raise InvalidParameterValue(f"Unsupported operator {op!r}")
 
 
@@ -113,21 +119,16 @@ class _RunFilterCompiler:
             return and_(*(self.compile(n) for n in node.operands))
         if isinstance(node, Or):
             return or_(*(self.compile(n) for n in node.operands))
-        return getattr(self, f"_{node.entity}")(node)  # type: ignore[no-any-return]
+        return getattr(self, f"_{node.entity}")(node)
 
     def _metric(self, c: Comparison) -> ColumnElement[bool]:
         ms = s.metric_series
         column = _AGGREGATES[c.aggregate]
         value = c.value
-        if isinstance(value, float) and math.isnan(value):
-            # NaN is stored as NULL: "= NaN" finds NaN values, "!= NaN" the others.
-            cond = column.is_(None) if c.op == "=" else column.is_not(None)
-            if c.op not in ("=", "!="):
-                return false()
-        else:
-            if isinstance(value, float) and math.isinf(value) and c.aggregate != "count":
-                value = self.codec.encode(value)
-            cond = _compare(column, c.op, value, self.dialect)
+        if isinstance(value, float) and math.isinf(value) and c.aggregate != "count":
+            value = self.codec.encode(value)  # 1e999 parses as infinity; MySQL stores +-DBL_MAX
+        # NaN values are stored as NULL, so no comparison matches them, as in MLflow.
+        cond = _compare(column, c.op, value, self.dialect)
         return exists().where(ms.c.run_id == s.runs.c.id, ms.c.key == c.key, cond)
 
     def _keyed(self, table: Any, c: Comparison) -> ColumnElement[bool]:
@@ -257,4 +258,3 @@ def experiment_query(
         ordering.append(e.c.creation_time.desc())
     ordering.append(e.c.experiment_id.asc())
     return query.order_by(*ordering)
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from labtrack._gc import paused_gc
 from labtrack.entities import (
     DatasetInput,
     Experiment,
@@ -29,13 +31,13 @@ from labtrack.errors import (
     ResourceDoesNotExist,
 )
 from labtrack.store._paging import decode_offset, encode_offset
-from labtrack.store.sql import _reads, _writes
+from labtrack.store.sql import _bulk, _reads, _writes
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Row
+    from sqlalchemy.engine import Connection
 
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
@@ -162,7 +164,7 @@ class SqlStore:
             )
         return ResourceAlreadyExists(f"Experiment '{name}' already exists")
 
-    def _experiment_rows(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Experiment]:
+    def _experiment_rows(self, conn: Connection, rows: Sequence[Any]) -> list[Experiment]:
         tags: dict[int, dict[str, str]] = {row.experiment_id: {} for row in rows}
         et = s.experiment_tags
         for part in _writes.chunks(list(tags)):
@@ -186,7 +188,9 @@ class SqlStore:
     def get_experiment(self, experiment_id: str) -> Experiment:
         pk = _experiment_pk(experiment_id)
         with self._read() as conn:
-            row = conn.execute(select(s.experiments).where(s.experiments.c.experiment_id == pk)).first()
+            row = conn.execute(
+                select(s.experiments).where(s.experiments.c.experiment_id == pk)
+            ).first()
             if row is None:
                 raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
             return self._experiment_rows(conn, [row])[0]
@@ -241,7 +245,9 @@ class SqlStore:
                 .values(lifecycle_stage=stage, last_update_time=now)
             )
             # Deleting an experiment deletes its runs (softly), restoring brings them back.
-            old = LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else LifecycleStage.DELETED
+            old = (
+                LifecycleStage.ACTIVE if stage == LifecycleStage.DELETED else LifecycleStage.DELETED
+            )
             conn.execute(
                 update(s.runs)
                 .where(s.runs.c.experiment_id == pk, s.runs.c.lifecycle_stage == old)
@@ -262,7 +268,9 @@ class SqlStore:
         e = s.experiments
         try:
             with self._write() as conn:
-                row = conn.execute(select(e.c.lifecycle_stage).where(e.c.experiment_id == pk)).first()
+                row = conn.execute(
+                    select(e.c.lifecycle_stage).where(e.c.experiment_id == pk)
+                ).first()
                 if row is None:
                     raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
                 if row.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -354,13 +362,13 @@ class SqlStore:
             row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.id == run_pk)).one()
             return _reads.load_runs(conn, [row], self._codec)[0]
 
-    def _run_row(self, conn: Connection, run_id: str) -> Row[Any]:
+    def _run_row(self, conn: Connection, run_id: str) -> Any:
         row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.run_uuid == run_id)).first()
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id} not found")
         return row
 
-    def _active_run_row(self, conn: Connection, run_id: str) -> Row[Any]:
+    def _active_run_row(self, conn: Connection, run_id: str) -> Any:
         row = self._run_row(conn, run_id)
         if row.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
@@ -473,17 +481,24 @@ class SqlStore:
                 .where(m.c.series_id == series)
                 .order_by(m.c.step, m.c.timestamp, m.c.id)
             )
-            if offset:
-                query = query.offset(offset)
             if max_results is not None:
                 query = query.limit(max_results + 1)
-            rows = conn.execute(query).all()
-        decode = self._codec.decode
+            if offset:
+                query = query.offset(offset)
+            rows = _bulk.fetch_all(conn, query)
         token = None
         if max_results is not None and len(rows) > max_results:
-            rows = rows[:max_results]
+            del rows[max_results:]
             token = encode_offset(offset + max_results)
-        return PagedList([Metric(key, decode(v), ts, st) for st, ts, v in rows], token)
+        decode = self._codec.decode
+        new = tuple.__new__
+        with paused_gc():
+            if self._codec.finite_only:
+                points = [new(Metric, (key, decode(v), ts, st)) for st, ts, v in rows]
+            else:
+                nan = math.nan
+                points = [new(Metric, (key, nan if v is None else v, ts, st)) for st, ts, v in rows]
+        return PagedList(points, token)
 
     def get_metric_history_columns(
         self, run_id: str, key: str
@@ -492,12 +507,13 @@ class SqlStore:
         with self._read() as conn:
             run_pk = self._run_row(conn, run_id).id
             m, ms = s.metrics, s.metric_series
-            rows = conn.execute(
+            rows = _bulk.fetch_all(
+                conn,
                 select(m.c.step, m.c.timestamp, m.c.value)
                 .join(ms, ms.c.id == m.c.series_id)
                 .where(ms.c.run_id == run_pk, ms.c.key == key)
-                .order_by(m.c.step, m.c.timestamp, m.c.id)
-            ).all()
+                .order_by(m.c.step, m.c.timestamp, m.c.id),
+            )
         if not rows:
             return [], [], []
         steps, stamps, values = (list(col) for col in zip(*rows, strict=True))
@@ -530,9 +546,7 @@ class SqlStore:
         if datasets:
             self._write_retrying(self._log_inputs, run_id, datasets)
 
-    def _log_inputs(
-        self, conn: Connection, run_id: str, datasets: Sequence[DatasetInput]
-    ) -> None:
+    def _log_inputs(self, conn: Connection, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         row = self._active_run_row(conn, run_id)
         d, ri = s.datasets, s.run_inputs
         for item in datasets:
