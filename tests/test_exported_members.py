@@ -46,6 +46,8 @@ PUBLIC = {
     "flush",
     "ActiveRun",
     "TrackingClient",
+    "log_input",
+    "data",
     # entities
     "Experiment",
     "Run",

@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
             "get_artifact_uri",
             "flush",
             "ActiveRun",
+            "log_input",
         ),
         _FLUENT,
     ),
@@ -97,10 +98,16 @@ _EXPORTS: dict[str, str] = {
     ),
 }
 
-__all__ = ["__version__", *_EXPORTS]
+_SUBMODULES = ("data",)
+
+__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        value = import_module(f"labtrack.{name}")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'labtrack' has no attribute {name!r}")
@@ -114,6 +121,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from labtrack import data
     from labtrack.entities import (
         Dataset,
         DatasetInput,
@@ -161,6 +169,7 @@ if TYPE_CHECKING:
         log_dict,
         log_figure,
         log_image,
+        log_input,
         log_metric,
         log_metrics,
         log_param,

@@ -332,3 +332,33 @@ def test_get_artifact_uri(uri: str) -> None:
     with lt.start_run() as run:
         assert lt.get_artifact_uri() == run.info.artifact_uri
         assert lt.get_artifact_uri("model") == run.info.artifact_uri + "/model"
+
+
+def test_log_input_from_pandas_and_numpy(uri: str, tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "city": ["a", "b", "c"], "y": [0, 1, 0]})
+    train = lt.data.from_pandas(df, source=tmp_path / "train.parquet", name="train", targets="y")
+    same = lt.data.from_pandas(df.copy(), source="elsewhere", name="train")
+    changed = lt.data.from_pandas(df.assign(x=[1.0, 2.0, 4.0]), name="train")
+    assert train.digest == same.digest != changed.digest
+    arrays = lt.data.from_numpy(np.ones((4, 2)), targets=np.zeros(4), name="arrays")
+    with lt.start_run() as run:
+        lt.log_input(train, context="training", tags={"split": "80%"})
+        lt.log_input(arrays, context="eval")
+        with pytest.raises(InvalidParameterValue, match="Dataset"):
+            lt.log_input(df)  # type: ignore[arg-type]
+    inputs = lt.get_run(run.info.run_id).inputs.dataset_inputs
+    assert [i.dataset.name for i in inputs] == ["train", "arrays"]
+    stored = inputs[0]
+    assert json.loads(stored.dataset.source) == {"uri": str(tmp_path / "train.parquet")}
+    columns = json.loads(stored.dataset.schema)["mlflow_colspec"]
+    assert columns[1] == {"type": "string", "name": "city"}
+    assert json.loads(stored.dataset.profile)["num_rows"] == 3
+    tags = {t.key: t.value for t in stored.tags}
+    assert tags == {"split": "80%", "mlflow.data.context": "training"}
+    found = lt.search_runs(
+        filter_string="datasets.name = 'train' AND datasets.context = 'training'"
+    )
+    assert list(found["run_id"]) == [run.info.run_id]

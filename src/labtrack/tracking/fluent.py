@@ -21,7 +21,10 @@ from typing import Any
 from labtrack import validation as v
 from labtrack.config import settings
 from labtrack.entities import (
+    Dataset,
+    DatasetInput,
     Experiment,
+    InputTag,
     LifecycleStage,
     Run,
     RunStatus,
@@ -34,6 +37,7 @@ from labtrack.tracking.client import TrackingClient
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
 NOTE_TAG = "mlflow.note.content"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
 GIT_DIFF_ARTIFACT = "labtrack/git.diff"
 ENVIRONMENT_ARTIFACT = "labtrack/environment.txt"
 
@@ -468,6 +472,22 @@ def flush() -> None:
     queue = _batching._queue
     if queue is not None:
         queue.flush()
+
+
+def log_input(
+    dataset: Dataset, context: str | None = None, tags: Mapping[str, str] | None = None
+) -> None:
+    """Record a dataset as an input of the active run (``context``: "training", "eval" ...)."""
+    if not isinstance(dataset, Dataset):
+        raise InvalidParameterValue(
+            f"log_input takes a labtrack Dataset (see labtrack.data.from_pandas), "
+            f"got {type(dataset).__name__}"
+        )
+    input_tags = [InputTag(k, str(val)) for k, val in (tags or {}).items()]
+    if context is not None:
+        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+    flush()
+    _client().log_inputs(_run_id(), [DatasetInput(dataset, tuple(input_tags))])
 
 
 # -- artifacts --------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 import uuid
@@ -20,6 +21,7 @@ from labtrack.entities import (
     PagedList,
     Param,
     Run,
+    RunData,
     RunInfo,
     RunStatus,
     RunTag,
@@ -291,24 +293,26 @@ class SqlStore:
         except WriteConflict:
             raise ResourceAlreadyExists(f"Experiment '{new_name}' already exists") from None
 
-    def _active_experiment_pk(self, conn: Connection, experiment_id: str) -> int:
+    def _active_experiment(self, conn: Connection, experiment_id: str) -> tuple[int, str]:
+        """The key and artifact location of an active experiment."""
         pk = _experiment_pk(experiment_id)
-        stage = conn.execute(
-            select(s.experiments.c.lifecycle_stage).where(s.experiments.c.experiment_id == pk)
-        ).scalar()
-        if stage is None:
+        e = s.experiments
+        row = conn.execute(
+            select(e.c.lifecycle_stage, e.c.artifact_location).where(e.c.experiment_id == pk)
+        ).first()
+        if row is None:
             raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
-        if stage != LifecycleStage.ACTIVE:
+        if row.lifecycle_stage != LifecycleStage.ACTIVE:
             raise InvalidParameterValue(
                 f"The experiment {experiment_id} must be in the 'active' state. "
-                f"Current state is {stage}."
+                f"Current state is {row.lifecycle_stage}."
             )
-        return pk
+        return pk, row.artifact_location
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
         et = s.experiment_tags
         with self._write() as conn:
-            pk = self._active_experiment_pk(conn, experiment_id)
+            pk, _ = self._active_experiment(conn, experiment_id)
             updated = conn.execute(
                 update(et).where(et.c.experiment_id == pk, et.c.key == key).values(value=value)
             ).rowcount
@@ -318,7 +322,7 @@ class SqlStore:
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         et = s.experiment_tags
         with self._write() as conn:
-            pk = self._active_experiment_pk(conn, experiment_id)
+            pk, _ = self._active_experiment(conn, experiment_id)
             deleted = conn.execute(
                 delete(et).where(et.c.experiment_id == pk, et.c.key == key)
             ).rowcount
@@ -337,15 +341,13 @@ class SqlStore:
         run_name: str,
     ) -> Run:
         run_id = uuid.uuid4().hex
-        tag_list = [t for t in tags if t.key != _writes.RUN_NAME_TAG]
-        tag_list.append(RunTag(_writes.RUN_NAME_TAG, run_name))
+        tag_values = {t.key: t.value for t in tags}  # the last value of a repeated key wins
+        tag_values[_writes.RUN_NAME_TAG] = run_name
         parent = next((t.value for t in tags if t.key == _writes.PARENT_RUN_TAG), None)
         with self._write() as conn:
-            pk = self._active_experiment_pk(conn, experiment_id)
-            location = conn.execute(
-                select(s.experiments.c.artifact_location).where(s.experiments.c.experiment_id == pk)
-            ).scalar_one()
-            values = {
+            pk, location = self._active_experiment(conn, experiment_id)
+            artifact_uri = f"{location.rstrip('/')}/{run_id}/artifacts"
+            values: dict[str, Any] = {
                 "run_uuid": run_id,
                 "experiment_id": pk,
                 "name": run_name,
@@ -354,13 +356,27 @@ class SqlStore:
                 "start_time": start_time,
                 "end_time": None,
                 "lifecycle_stage": LifecycleStage.ACTIVE,
-                "artifact_uri": f"{location.rstrip('/')}/{run_id}/artifacts",
+                "artifact_uri": artifact_uri,
                 "parent_run_uuid": parent,
             }
             run_pk = conn.execute(insert(s.runs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
-            _writes.write_tags(conn, run_pk, tag_list)
-            row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.id == run_pk)).one()
-            return _reads.load_runs(conn, [row], self._codec)[0]
+            conn.execute(
+                insert(s.tags),
+                [{"run_id": run_pk, "key": k, "value": v} for k, v in tag_values.items()],
+            )
+        # A new run holds exactly what was just written: no need to read it back.
+        info = RunInfo(
+            run_id=run_id,
+            experiment_id=str(pk),
+            run_name=run_name,
+            user_id=user_id,
+            status=RunStatus.RUNNING,
+            start_time=start_time,
+            end_time=None,
+            artifact_uri=artifact_uri,
+            lifecycle_stage=LifecycleStage.ACTIVE,
+        )
+        return Run(info, RunData(tags=tag_values))
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
         row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.run_uuid == run_id)).first()
@@ -400,7 +416,13 @@ class SqlStore:
                 _writes.write_tags(conn, row.id, [RunTag(_writes.RUN_NAME_TAG, run_name)])
             if values:
                 conn.execute(update(s.runs).where(s.runs.c.id == row.id).values(**values))
-            return _reads.run_info(self._run_row(conn, run_id))
+            info = _reads.run_info(row)
+        return dataclasses.replace(
+            info,
+            status=values.get("status", info.status),
+            end_time=values.get("end_time", info.end_time),
+            run_name=values.get("name", info.run_name),
+        )
 
     def _set_run_stage(self, run_id: str, stage: str) -> None:
         with self._write() as conn:
