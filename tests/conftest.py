@@ -8,6 +8,7 @@ database on the server; tables are emptied between tests.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,10 +66,9 @@ def _empty_tables(uri: str) -> None:
             conn.execute(table.delete())
 
 
-@pytest.fixture(params=BACKENDS)
-def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database URL with no labtrack data in it, on each backend."""
-    backend = request.param
+@contextlib.contextmanager
+def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """A database URL with no labtrack data in it."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'labtrack.db'}"
         return
@@ -76,6 +76,13 @@ def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     _empty_tables(uri)
     yield uri
     _empty_tables(uri)
+
+
+@pytest.fixture(params=BACKENDS)
+def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database URL with no labtrack data in it, on each backend."""
+    with fresh_database(request.param, tmp_path) as uri:
+        yield uri
 
 
 @pytest.fixture
@@ -88,10 +95,35 @@ def artifact_root(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(db_uri: str, artifact_root: str):  # type: ignore[no-untyped-def]
+def sql_store(db_uri: str, artifact_root: str):  # type: ignore[no-untyped-def]
+    """A SqlStore on each database backend."""
     from labtrack.store.sql.store import SqlStore
 
     return SqlStore(db_uri, artifact_root)
+
+
+@pytest.fixture(params=[*BACKENDS, "rest"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, artifact_root: str):  # type: ignore[no-untyped-def]
+    """Every tracking store: SqlStore on each database, and RestStore through a live server.
+
+    The server variant keeps artifacts where the SQL variants do (``artifact_root``), so
+    the same expectations hold for both.
+    """
+    if request.param == "rest":
+        from labtrack.artifacts import local_path_from_uri
+        from labtrack.store.rest import RestStore
+        from livesrv import serve_in_thread
+
+        destination = str(local_path_from_uri(artifact_root))
+        with serve_in_thread(
+            f"sqlite:///{tmp_path / 'server.db'}", destination, serve_artifacts=False
+        ) as url:
+            yield RestStore(url)
+        return
+    from labtrack.store.sql.store import SqlStore
+
+    with fresh_database(request.param, tmp_path) as uri:
+        yield SqlStore(uri, artifact_root)
 
 
 @pytest.fixture(autouse=True)

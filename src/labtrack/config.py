@@ -135,6 +135,21 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_SQLITE_BUSY_TIMEOUT",),
         _parse_positive_float,
     ),
+    Setting(
+        "http_timeout",
+        30.0,
+        "Seconds to wait for a tracking server to answer one request.",
+        ("LABTRACK_HTTP_TIMEOUT", "MLFLOW_HTTP_REQUEST_TIMEOUT"),
+        _parse_positive_float,
+    ),
+    Setting(
+        "http_retries",
+        5,
+        "How often a request to a tracking server is retried after a connection error, 429 "
+        "or 503 (with exponential backoff).",
+        ("LABTRACK_HTTP_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"),
+        _parse_positive_int,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

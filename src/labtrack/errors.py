@@ -72,6 +72,13 @@ class Unauthenticated(LabtrackError):
     http_status = 401
 
 
+class PayloadTooLarge(LabtrackError):
+    """A request body over the server's limit (413, so clients do not retry it)."""
+
+    error_code = "INVALID_PARAMETER_VALUE"
+    http_status = 413
+
+
 class RequestLimitExceeded(LabtrackError):
     error_code = "REQUEST_LIMIT_EXCEEDED"
     http_status = 429

@@ -26,9 +26,9 @@ def schema_differences(engine) -> list:  # type: ignore[no-untyped-def]
         return list(compare_metadata(context, metadata))
 
 
-def test_new_database_matches_the_schema(store) -> None:  # type: ignore[no-untyped-def]
-    assert schema_differences(store.engine) == []
-    with store.engine.connect() as conn:
+def test_new_database_matches_the_schema(sql_store) -> None:  # type: ignore[no-untyped-def]
+    assert schema_differences(sql_store.engine) == []
+    with sql_store.engine.connect() as conn:
         assert current_revision(conn) == HEAD_REVISION
 
 

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "runs": "labtrack.cli.runs:runs",
     "artifacts": "labtrack.cli.artifacts:artifacts",
     "db": "labtrack.cli.db:db",
+    "server": "labtrack.cli.server:server",
+    "ui": "labtrack.cli.server:ui",
 }
 """Subcommand name -> ``"module:attribute"`` of its click group or command."""
 

@@ -85,8 +85,11 @@ class TrackingStore(Protocol):
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        request_id: str | None = None,
     ) -> None:
-        """Write everything or nothing. No size limit: stores chunk as they need."""
+        """Write everything or nothing. No size limit: stores chunk as they need.
+
+        A batch sent again with the same ``request_id`` (a retry) is applied once."""
         ...
 
     def delete_tag(self, run_id: str, key: str) -> None: ...

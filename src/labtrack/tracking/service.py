@@ -196,6 +196,7 @@ class TrackingService:
         tags: Sequence[RunTag] = (),
         *,
         mlflow_limits: bool = False,
+        request_id: str | None = None,
     ) -> None:
         """Validate and store a batch. ``mlflow_limits`` applies MLflow's per-request caps."""
         if mlflow_limits:
@@ -207,8 +208,12 @@ class TrackingService:
         checked_params = [v.validate_param(p.key, p.value, truncate=self.truncate) for p in params]
         v.validate_param_keys_unique(checked_params)
         checked_tags = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in tags]
+        if request_id is not None and not (
+            isinstance(request_id, str) and 0 < len(request_id) <= 64
+        ):
+            raise InvalidParameterValue(f"Invalid request_id {request_id!r}: 1 to 64 characters")
         self.store.log_batch(
-            v.validate_run_id(run_id), checked_metrics, checked_params, checked_tags
+            v.validate_run_id(run_id), checked_metrics, checked_params, checked_tags, request_id
         )
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:

@@ -202,3 +202,14 @@ input_tags = Table(
     PrimaryKeyConstraint("input_id", "key"),
     **_MYSQL,
 )
+
+# Batches a client sent with a request id, recorded in the batch's own transaction: a
+# retried request (its answer was lost) is recognised and not applied twice.
+applied_requests = Table(
+    "applied_requests",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("created_time", BigInteger, nullable=False),
+    Index(None, "created_time"),
+    **_MYSQL,
+)

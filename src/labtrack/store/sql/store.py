@@ -448,12 +448,15 @@ class SqlStore:
         metrics: Sequence[Metric] = (),
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
+        request_id: str | None = None,
     ) -> None:
+        """Store a batch atomically. With a ``request_id``, a batch already applied under
+        that id (a client's retry) is not applied again."""
         if not (metrics or params or tags):
             with self._read() as conn:
                 self._active_run_row(conn, run_id)
             return
-        self._write_retrying(self._log_batch, run_id, metrics, params, tags)
+        self._write_retrying(self._log_batch, run_id, metrics, params, tags, request_id)
 
     def _log_batch(
         self,
@@ -462,8 +465,11 @@ class SqlStore:
         metrics: Sequence[Metric],
         params: Sequence[Param],
         tags: Sequence[RunTag],
+        request_id: str | None,
     ) -> None:
         run_pk = self._active_run_row(conn, run_id).id
+        if request_id is not None and not _writes.claim_request(conn, request_id):
+            return
         if params:
             _writes.write_params(conn, run_pk, run_id, params)
         if tags:

@@ -1,0 +1,299 @@
+"""Entities to and from MLflow's REST JSON, for the server and the REST client alike.
+
+The shapes follow MLflow's protobuf JSON: snake_case field names, int64 as numbers
+(strings accepted on input), doubles as numbers except NaN and infinities, which
+are the strings "NaN", "Infinity" and "-Infinity"; unset fields are left out.
+labtrack adds one field MLflow clients ignore: ``data.metric_summaries`` with each
+metric's min, max and count.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from labtrack.entities import (
+    Dataset,
+    DatasetInput,
+    Experiment,
+    FileInfo,
+    InputTag,
+    Metric,
+    MetricSummary,
+    Param,
+    Run,
+    RunData,
+    RunInfo,
+    RunInputs,
+    RunTag,
+)
+from labtrack.errors import InvalidParameterValue
+
+_SPECIAL_TO_JSON = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_SPECIAL_FROM_JSON = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def float_to_json(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return _SPECIAL_TO_JSON[repr(value)]
+
+
+def float_from_json(value: Any, field: str = "value") -> float:
+    if isinstance(value, bool):
+        raise InvalidParameterValue(
+            f"Invalid value {value!r} for parameter '{field}': not a number"
+        )
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        special = _SPECIAL_FROM_JSON.get(value)
+        if special is not None:
+            return special
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise InvalidParameterValue(f"Invalid value {value!r} for parameter '{field}': not a number")
+
+
+def int_from_json(value: Any, field: str) -> int:
+    """int64 fields arrive as numbers or, from protobuf JSON writers, as digit strings."""
+    if isinstance(value, bool):
+        raise InvalidParameterValue(
+            f"Invalid value {value!r} for parameter '{field}': not an integer"
+        )
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise InvalidParameterValue(f"Invalid value {value!r} for parameter '{field}': not an integer")
+
+
+def _key_values(items: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in items.items()]
+
+
+def _pairs(items: Any) -> dict[str, str]:
+    return {item["key"]: item.get("value", "") for item in items or ()}
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+# -- experiments ---------------------------------------------------------------------------
+def experiment_to_json(e: Experiment) -> dict[str, Any]:
+    out = _compact(
+        {
+            "experiment_id": e.experiment_id,
+            "name": e.name,
+            "artifact_location": e.artifact_location,
+            "lifecycle_stage": e.lifecycle_stage,
+            "last_update_time": e.last_update_time,
+            "creation_time": e.creation_time,
+        }
+    )
+    if e.tags:
+        out["tags"] = _key_values(e.tags)
+    return out
+
+
+def experiment_from_json(d: Mapping[str, Any]) -> Experiment:
+    return Experiment(
+        experiment_id=str(d["experiment_id"]),
+        name=d.get("name", ""),
+        artifact_location=d.get("artifact_location", ""),
+        lifecycle_stage=d.get("lifecycle_stage", "active"),
+        tags=_pairs(d.get("tags")),
+        creation_time=_opt_int(d.get("creation_time"), "creation_time"),
+        last_update_time=_opt_int(d.get("last_update_time"), "last_update_time"),
+    )
+
+
+def _opt_int(value: Any, field: str) -> int | None:
+    return None if value is None else int_from_json(value, field)
+
+
+# -- runs ------------------------------------------------------------------------------
+def metric_to_json(m: Metric) -> dict[str, Any]:
+    return {"key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp, "step": m.step}
+
+
+def metric_from_json(d: Mapping[str, Any], path: str = "metric") -> Metric:
+    if not isinstance(d, Mapping):
+        raise InvalidParameterValue(f"Invalid value {d!r} for parameter '{path}': not an object")
+    return Metric(
+        key=d.get("key"),  # type: ignore[arg-type]  # validated by the service
+        value=float_from_json(d.get("value"), f"{path}.value"),
+        timestamp=int_from_json(d.get("timestamp", 0), f"{path}.timestamp"),
+        step=int_from_json(d.get("step", 0), f"{path}.step"),
+    )
+
+
+def run_info_to_json(info: RunInfo) -> dict[str, Any]:
+    return _compact(
+        {
+            "run_id": info.run_id,
+            "run_uuid": info.run_id,
+            "run_name": info.run_name,
+            "experiment_id": info.experiment_id,
+            "user_id": info.user_id,
+            "status": info.status,
+            "start_time": info.start_time,
+            "end_time": info.end_time,
+            "artifact_uri": info.artifact_uri,
+            "lifecycle_stage": info.lifecycle_stage,
+        }
+    )
+
+
+def run_info_from_json(d: Mapping[str, Any]) -> RunInfo:
+    return RunInfo(
+        run_id=d.get("run_id") or d["run_uuid"],
+        experiment_id=str(d.get("experiment_id", "")),
+        run_name=d.get("run_name", ""),
+        user_id=d.get("user_id", ""),
+        status=d.get("status", "RUNNING"),
+        start_time=_opt_int(d.get("start_time"), "start_time"),
+        end_time=_opt_int(d.get("end_time"), "end_time"),
+        artifact_uri=d.get("artifact_uri", ""),
+        lifecycle_stage=d.get("lifecycle_stage", "active"),
+    )
+
+
+def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
+    ds = item.dataset
+    out: dict[str, Any] = {
+        "dataset": _compact(
+            {
+                "name": ds.name,
+                "digest": ds.digest,
+                "source_type": ds.source_type,
+                "source": ds.source,
+                "schema": ds.schema,
+                "profile": ds.profile,
+            }
+        )
+    }
+    if item.tags:
+        out["tags"] = [{"key": t.key, "value": t.value} for t in item.tags]
+    return out
+
+
+def dataset_input_from_json(d: Mapping[str, Any]) -> DatasetInput:
+    if not isinstance(d, Mapping) or not isinstance(d.get("dataset"), Mapping):
+        raise InvalidParameterValue(f"Invalid dataset input {d!r}: expected {{'dataset': {{...}}}}")
+    ds = d["dataset"]
+    for field in ("name", "digest", "source_type", "source"):
+        if not isinstance(ds.get(field), str):
+            raise InvalidParameterValue(
+                f"Missing value for required parameter 'dataset.{field}' of a dataset input"
+            )
+    return DatasetInput(
+        Dataset(
+            name=ds["name"],
+            digest=ds["digest"],
+            source_type=ds["source_type"],
+            source=ds["source"],
+            schema=ds.get("schema"),
+            profile=ds.get("profile"),
+        ),
+        tuple(InputTag(t["key"], t.get("value", "")) for t in d.get("tags") or ()),
+    )
+
+
+def run_to_json(run: Run) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    summaries = run.data.metric_summaries
+    if summaries:
+        data["metrics"] = [
+            {
+                "key": s.key,
+                "value": float_to_json(s.latest),
+                "timestamp": s.timestamp,
+                "step": s.step,
+            }
+            for s in summaries.values()
+        ]
+        data["metric_summaries"] = [
+            {
+                "key": s.key,
+                "min": float_to_json(s.min),
+                "max": float_to_json(s.max),
+                "count": s.count,
+            }
+            for s in summaries.values()
+        ]
+    if run.data.params:
+        data["params"] = _key_values(run.data.params)
+    if run.data.tags:
+        data["tags"] = _key_values(run.data.tags)
+    out: dict[str, Any] = {"info": run_info_to_json(run.info), "data": data}
+    if run.inputs.dataset_inputs:
+        out["inputs"] = {
+            "dataset_inputs": [dataset_input_to_json(i) for i in run.inputs.dataset_inputs]
+        }
+    else:
+        out["inputs"] = {}
+    return out
+
+
+def run_from_json(d: Mapping[str, Any]) -> Run:
+    data = d.get("data") or {}
+    extra = {s["key"]: s for s in data.get("metric_summaries") or ()}
+    summaries = {}
+    for m in data.get("metrics") or ():
+        latest = float_from_json(m.get("value"), "metric.value")
+        s = extra.get(m["key"])
+        summaries[m["key"]] = MetricSummary(
+            key=m["key"],
+            latest=latest,
+            step=int_from_json(m.get("step", 0), "step"),
+            timestamp=int_from_json(m.get("timestamp", 0), "timestamp"),
+            min=float_from_json(s["min"]) if s else latest,
+            max=float_from_json(s["max"]) if s else latest,
+            count=int(s["count"]) if s else 1,
+        )
+    inputs = (d.get("inputs") or {}).get("dataset_inputs") or ()
+    return Run(
+        info=run_info_from_json(d["info"]),
+        data=RunData(
+            metrics={k: s.latest for k, s in summaries.items()},
+            params=_pairs(data.get("params")),
+            tags=_pairs(data.get("tags")),
+            metric_summaries=summaries,
+        ),
+        inputs=RunInputs(tuple(dataset_input_from_json(i) for i in inputs)),
+    )
+
+
+def param_from_json(d: Any) -> Param:
+    if not isinstance(d, Mapping):
+        raise InvalidParameterValue(f"Invalid param {d!r}: expected {{'key': ..., 'value': ...}}")
+    return Param(d.get("key"), d.get("value"))  # type: ignore[arg-type]  # validated later
+
+
+def tag_from_json(d: Any) -> RunTag:
+    if not isinstance(d, Mapping):
+        raise InvalidParameterValue(f"Invalid tag {d!r}: expected {{'key': ..., 'value': ...}}")
+    return RunTag(d.get("key"), d.get("value"))  # type: ignore[arg-type]  # validated later
+
+
+def file_info_to_json(f: FileInfo) -> dict[str, Any]:
+    return _compact({"path": f.path, "is_dir": f.is_dir, "file_size": f.file_size})
+
+
+def file_info_from_json(d: Mapping[str, Any]) -> FileInfo:
+    size = d.get("file_size")
+    return FileInfo(
+        path=d["path"],
+        is_dir=bool(d.get("is_dir", False)),
+        file_size=None if size is None else int_from_json(size, "file_size"),
+    )

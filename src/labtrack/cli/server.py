@@ -1,0 +1,215 @@
+"""``labtrack server`` and ``labtrack ui``: the tracking server (MLflow's REST API) on uvicorn."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import click
+
+DEFAULT_PORT = 5000
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
+                "Choose another --port (or stop what is using it)."
+            ) from None
+
+
+def _free_port_from(host: str, start: int, tries: int = 50) -> int:
+    for port in range(start, start + tries):
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise click.ClickException(f"No free port on {host} between {start} and {start + tries - 1}")
+
+
+def _serve(
+    backend_store_uri: str,
+    artifacts_destination: str,
+    default_artifact_root: str | None,
+    serve_artifacts: bool,
+    host: str,
+    port: int,
+    workers: int,
+    log_level: str,
+) -> None:
+    import uvicorn
+
+    from labtrack.server.app import ServerConfig, ServerContext
+
+    config = ServerConfig(
+        backend_store_uri=backend_store_uri,
+        artifacts_destination=artifacts_destination,
+        default_artifact_root=default_artifact_root,
+        serve_artifacts=serve_artifacts,
+    )
+    # Open the store once here: a bad URI or an unreachable database is reported now, as
+    # one line, rather than by every worker; the schema is created or upgraded once.
+    ServerContext(config)
+    os.environ.update(config.to_environ())
+    click.echo(
+        f"labtrack server on http://{host if ':' not in host else f'[{host}]'}:{port} "
+        f"(store: {_redact(backend_store_uri)}, artifacts: {artifacts_destination}, "
+        f"{workers} worker{'s' if workers > 1 else ''})",
+        err=True,
+    )
+    uvicorn.run(
+        "labtrack.server.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=log_level == "debug",
+        timeout_keep_alive=60,
+    )
+
+
+def _redact(uri: str) -> str:
+    from labtrack.artifacts import redact_uri
+
+    return redact_uri(uri)
+
+
+_store_help = (
+    "Database for runs: sqlite:///path.db, postgresql://..., mysql+pymysql://... "
+    "[default: $LABTRACK_TRACKING_URI if it is a database, else sqlite:///labtrack.db]"
+)
+
+
+def _default_store() -> str:
+    from labtrack.store.sql.engine import is_database_uri
+    from labtrack.tracking._stores import resolve_tracking_uri
+
+    uri = resolve_tracking_uri()
+    return uri if is_database_uri(uri) else "sqlite:///labtrack.db"
+
+
+def _common_options(f):
+    options = [
+        click.option("--backend-store-uri", metavar="URI", help=_store_help),
+        click.option(
+            "--artifacts-destination",
+            metavar="URI_OR_PATH",
+            default="./labtrack-artifacts",
+            show_default=True,
+            help="Where the server keeps artifacts it proxies: a directory or s3://bucket/prefix.",
+        ),
+        click.option(
+            "--default-artifact-root",
+            metavar="URI",
+            help="Artifact root of new experiments [default: mlflow-artifacts:/ when serving "
+            "artifacts, so clients upload through this server; else the destination].",
+        ),
+        click.option(
+            "--serve-artifacts/--no-serve-artifacts",
+            default=True,
+            show_default=True,
+            help="Proxy artifact uploads and downloads (/api/2.0/mlflow-artifacts/).",
+        ),
+        click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="Address to listen on; 0.0.0.0 to accept connections from other machines.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=1,
+            show_default=True,
+            help="Server processes (they share the database; use PostgreSQL or MySQL for "
+            "many writers).",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+            default="info",
+            show_default=True,
+            help="How much the server logs (debug also logs every request).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+@click.command("server")
+@_common_options
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on.",
+)
+def server(
+    backend_store_uri: str | None,
+    artifacts_destination: str,
+    default_artifact_root: str | None,
+    serve_artifacts: bool,
+    host: str,
+    workers: int,
+    log_level: str,
+    port: int,
+) -> None:
+    """Run the tracking server: MLflow's REST API, so MLflow clients work unchanged.
+
+    Point clients at it with LABTRACK_TRACKING_URI=http://HOST:PORT (labtrack) or
+    MLFLOW_TRACKING_URI=http://HOST:PORT (existing MLflow code).
+    """
+    _check_port_free(host, port)
+    _serve(
+        backend_store_uri or _default_store(),
+        artifacts_destination,
+        default_artifact_root,
+        serve_artifacts,
+        host,
+        port,
+        workers,
+        log_level,
+    )
+
+
+@click.command("ui")
+@_common_options
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one].",
+)
+def ui(
+    backend_store_uri: str | None,
+    artifacts_destination: str,
+    default_artifact_root: str | None,
+    serve_artifacts: bool,
+    host: str,
+    workers: int,
+    log_level: str,
+    port: int | None,
+) -> None:
+    """Browse your local runs: the server on the local store, at http://127.0.0.1:5000."""
+    if port is None:
+        port = _free_port_from(host, DEFAULT_PORT)
+    else:
+        _check_port_free(host, port)
+    _serve(
+        backend_store_uri or _default_store(),
+        artifacts_destination,
+        default_artifact_root,
+        serve_artifacts,
+        host,
+        port,
+        workers,
+        log_level,
+    )

@@ -1,0 +1,67 @@
+"""One place that turns every failure into MLflow's error JSON (never a traceback)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from labtrack.errors import BadRequest, EndpointNotFound, LabtrackError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+    from starlette.responses import Response
+
+logger = logging.getLogger("labtrack.server")
+
+
+def error_response(error: LabtrackError) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(error.to_json(), status_code=error.http_status)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    @app.exception_handler(LabtrackError)
+    async def _labtrack_error(request: Request, exc: LabtrackError) -> Response:
+        if exc.http_status >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(BadRequest(_describe_validation(exc.errors())))
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 404:
+            error: LabtrackError = EndpointNotFound(
+                f"No API endpoint at {request.method} {request.url.path}"
+            )
+        elif exc.status_code == 405:
+            error = BadRequest(f"Method {request.method} is not allowed on {request.url.path}")
+            response = error_response(error)
+            response.status_code = 405
+            return response
+        else:
+            error = BadRequest(str(exc.detail))
+        return error_response(error)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
+        from labtrack.errors import InternalError
+
+        return error_response(
+            InternalError(f"Internal error while handling {request.method} {request.url.path}")
+        )
+
+
+def _describe_validation(errors: Any) -> str:
+    parts = []
+    for err in list(errors)[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
+    return "Invalid request: " + "; ".join(parts)

@@ -1,0 +1,152 @@
+"""labtrack's API extensions, under ``/api/2.0/labtrack/`` (documented by the OpenAPI schema).
+
+What MLflow's protocol cannot do well: columnar bulk logging with no 1,000-item cap
+and safe retries, and metric history as columns instead of one object per point.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from labtrack import _protocol as wire
+from labtrack._gc import paused_gc
+from labtrack._version import __version__
+from labtrack.entities import Metric, Param, RunTag
+from labtrack.errors import InvalidParameterValue
+
+if TYPE_CHECKING:
+    from labtrack.server.app import ServerContext
+
+PREFIX = "/api/2.0/labtrack"
+CAPABILITIES = ("runs/log-bulk", "metrics/history-columns")
+
+
+class KeyValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    value: str
+
+
+class MetricColumns(BaseModel):
+    """Metric points as parallel columns; point i has key ``keys[key_index[i]]``."""
+
+    model_config = ConfigDict(extra="forbid")
+    keys: list[str] = Field(description="The distinct metric keys of this batch.")
+    key_index: list[int] = Field(description="For each point, its key's index in `keys`.")
+    values: list[float | str] = Field(
+        description='Values; NaN and infinities as "NaN", "Infinity", "-Infinity".'
+    )
+    timestamps: list[int] = Field(description="Milliseconds since the epoch.")
+    steps: list[int]
+
+
+class LogBulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_id: str
+    request_id: str | None = Field(
+        None,
+        max_length=64,
+        description="Idempotency key: a batch retried with the same id is applied once.",
+    )
+    metrics: MetricColumns | None = None
+    params: list[KeyValue] = []
+    tags: list[KeyValue] = []
+
+
+class LogBulkResponse(BaseModel):
+    metrics: int
+    params: int
+    tags: int
+
+
+class MetricHistoryColumns(BaseModel):
+    run_id: str
+    key: str
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float | str]
+
+
+class ServerInfo(BaseModel):
+    name: str = "labtrack"
+    version: str
+    capabilities: list[str]
+
+
+def metrics_from_columns(columns: MetricColumns) -> list[Metric]:
+    n = len(columns.key_index)
+    if not (len(columns.values) == len(columns.timestamps) == len(columns.steps) == n):
+        raise InvalidParameterValue(
+            "metrics columns have different lengths: key_index "
+            f"{n}, values {len(columns.values)}, timestamps {len(columns.timestamps)}, "
+            f"steps {len(columns.steps)}"
+        )
+    keys = columns.keys
+    if n and (min(columns.key_index) < 0 or max(columns.key_index) >= len(keys)):
+        raise InvalidParameterValue("metrics.key_index points outside metrics.keys")
+    new = tuple.__new__
+    to_float = wire.float_from_json
+    with paused_gc():
+        return [
+            new(Metric, (keys[k], v if type(v) is float else to_float(v), ts, step))
+            for k, v, ts, step in zip(
+                columns.key_index, columns.values, columns.timestamps, columns.steps, strict=True
+            )
+        ]
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    from starlette.concurrency import run_in_threadpool
+
+    api = APIRouter(prefix=PREFIX, tags=["labtrack"])
+
+    @api.get("/server-info", response_model=ServerInfo)
+    def server_info() -> ServerInfo:
+        """What this server is, so clients can use labtrack's faster endpoints."""
+        return ServerInfo(version=__version__, capabilities=list(CAPABILITIES))
+
+    @api.post("/runs/log-bulk", response_model=LogBulkResponse)
+    async def log_bulk(body: LogBulkRequest, request: Request) -> LogBulkResponse:
+        """Log any number of metric points, params and tags to a run, atomically.
+
+        Unlike MLflow's log-batch there is no 1,000-item cap (only the server's body size
+        limit). Send a `request_id` and a retry of the same batch is applied once.
+        """
+        metrics = metrics_from_columns(body.metrics) if body.metrics else []
+        params = [Param(p.key, p.value) for p in body.params]
+        tags = [RunTag(t.key, t.value) for t in body.tags]
+        await run_in_threadpool(
+            ctx.service.log_batch,
+            body.run_id,
+            metrics,
+            params,
+            tags,
+            request_id=body.request_id,
+        )
+        return LogBulkResponse(metrics=len(metrics), params=len(params), tags=len(tags))
+
+    @api.get("/metrics/history-columns", response_model=MetricHistoryColumns)
+    def history_columns(
+        run_id: str = Query(..., description="The run."),
+        key: str = Query(..., description="The metric key."),
+    ) -> Any:
+        """A metric's whole history as three columns, ordered by step then timestamp."""
+        from starlette.responses import JSONResponse
+
+        ctx.service.get_run(run_id)  # validates the id; 404 if missing
+        steps, stamps, values = ctx.store.get_metric_history_columns(run_id, key)
+        to_json = wire.float_to_json
+        return JSONResponse(
+            {
+                "run_id": run_id,
+                "key": key,
+                "steps": steps,
+                "timestamps": stamps,
+                "values": [to_json(v) for v in values],
+            }
+        )
+
+    return api

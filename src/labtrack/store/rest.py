@@ -1,0 +1,386 @@
+"""RestStore: the tracking store of a labtrack (or MLflow) server, over its REST API.
+
+Against a labtrack server, batches go through the columnar bulk endpoint (no
+1,000-item cap; a request id makes retries safe) and metric histories come back
+as columns. Against an MLflow server the same calls use MLflow's endpoints
+(log-batch in MLflow-sized chunks, paged get-history), so the labtrack client
+works with both.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from labtrack import _protocol as wire
+from labtrack._gc import paused_gc
+from labtrack.entities import (
+    DatasetInput,
+    Experiment,
+    Metric,
+    PagedList,
+    Param,
+    Run,
+    RunInfo,
+    RunTag,
+    ViewType,
+)
+from labtrack.errors import EndpointNotFound, ResourceDoesNotExist
+from labtrack.validation import (
+    MAX_BATCH_LOG_REQUEST_SIZE,
+    MAX_ENTITIES_PER_BATCH,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_RESULTS_METRIC_HISTORY,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from labtrack._http import HttpClient
+
+API = "/api/2.0/mlflow"
+LABTRACK_API = "/api/2.0/labtrack"
+BULK_CHUNK = 200_000  # metric points per bulk request
+_VIEW_NAMES = {
+    ViewType.ACTIVE_ONLY: "ACTIVE_ONLY",
+    ViewType.DELETED_ONLY: "DELETED_ONLY",
+    ViewType.ALL: "ALL",
+}
+
+
+class RestStore:
+    """A :class:`~labtrack.store.base.TrackingStore` backed by a tracking server."""
+
+    def __init__(self, uri: str, *, transport: httpx.BaseTransport | None = None) -> None:
+        from labtrack._http import HttpClient, client_for
+
+        self.uri = uri.rstrip("/")
+        if transport is not None:
+            self.http: HttpClient = HttpClient(self.uri, transport=transport, backoff=0.01)
+        else:
+            self.http = client_for(self.uri)
+        self._capabilities: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RestStore({self.uri!r})"
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What labtrack extensions the server has (none for an MLflow server)."""
+        if self._capabilities is None:
+            with self._lock:
+                if self._capabilities is None:
+                    try:
+                        info = self.http.json("GET", f"{LABTRACK_API}/server-info")
+                        found = frozenset(info.get("capabilities", ()))
+                    except (ResourceDoesNotExist, EndpointNotFound):  # an MLflow server
+                        found = frozenset()
+                    self._capabilities = found
+        return self._capabilities
+
+    def _call(
+        self, method: str, endpoint: str, idempotent: bool | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        return self.http.json(method, f"{API}/{endpoint}", idempotent=idempotent, **kwargs)
+
+    # -- experiments ---------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Sequence[tuple[str, str]] = (),
+    ) -> str:
+        body: dict[str, Any] = {"name": name, "tags": [{"key": k, "value": v} for k, v in tags]}
+        if artifact_location:
+            body["artifact_location"] = artifact_location
+        return str(self._call("POST", "experiments/create", json=body)["experiment_id"])
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        data = self._call("GET", "experiments/get", params={"experiment_id": experiment_id})
+        return wire.experiment_from_json(data["experiment"])
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        try:
+            data = self._call("GET", "experiments/get-by-name", params={"experiment_name": name})
+        except ResourceDoesNotExist:
+            return None
+        return wire.experiment_from_json(data["experiment"])
+
+    def search_experiments(
+        self,
+        view_type: int,
+        max_results: int,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[Experiment]:
+        body: dict[str, Any] = {"view_type": _VIEW_NAMES[view_type], "max_results": max_results}
+        if filter_string:
+            body["filter"] = filter_string
+        if order_by:
+            body["order_by"] = list(order_by)
+        if page_token:
+            body["page_token"] = page_token
+        data = self._call("POST", "experiments/search", idempotent=True, json=body)
+        return PagedList(
+            [wire.experiment_from_json(e) for e in data.get("experiments", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        self._call("POST", "experiments/delete", json={"experiment_id": experiment_id})
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        self._call("POST", "experiments/restore", json={"experiment_id": experiment_id})
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        self._call(
+            "POST",
+            "experiments/update",
+            idempotent=True,
+            json={"experiment_id": experiment_id, "new_name": new_name},
+        )
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: str) -> None:
+        self._call(
+            "POST",
+            "experiments/set-experiment-tag",
+            idempotent=True,
+            json={"experiment_id": experiment_id, "key": key, "value": value},
+        )
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        self._call(
+            "POST",
+            "experiments/delete-experiment-tag",
+            json={"experiment_id": experiment_id, "key": key},
+        )
+
+    # -- runs ----------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int,
+        tags: Sequence[RunTag],
+        run_name: str,
+    ) -> Run:
+        body = {
+            "experiment_id": experiment_id,
+            "user_id": user_id,
+            "start_time": start_time,
+            "run_name": run_name,
+            "tags": [{"key": t.key, "value": t.value} for t in tags],
+        }
+        return wire.run_from_json(self._call("POST", "runs/create", json=body)["run"])
+
+    def get_run(self, run_id: str) -> Run:
+        return wire.run_from_json(self._call("GET", "runs/get", params={"run_id": run_id})["run"])
+
+    def update_run_info(
+        self,
+        run_id: str,
+        status: str | None,
+        end_time: int | None,
+        run_name: str | None,
+    ) -> RunInfo:
+        body: dict[str, Any] = {"run_id": run_id}
+        if status is not None:
+            body["status"] = status
+        if end_time is not None:
+            body["end_time"] = end_time
+        if run_name:
+            body["run_name"] = run_name
+        data = self._call("POST", "runs/update", idempotent=True, json=body)
+        return wire.run_info_from_json(data["run_info"])
+
+    def delete_run(self, run_id: str) -> None:
+        self._call("POST", "runs/delete", idempotent=True, json={"run_id": run_id})
+
+    def restore_run(self, run_id: str) -> None:
+        self._call("POST", "runs/restore", idempotent=True, json={"run_id": run_id})
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric] = (),
+        params: Sequence[Param] = (),
+        tags: Sequence[RunTag] = (),
+        request_id: str | None = None,
+    ) -> None:
+        """Send a batch. To a labtrack server: columnar, in chunks of 200k points, each
+        with a request id so a retry is applied once. To an MLflow server: log-batch in
+        chunks within MLflow's limits."""
+        if "runs/log-bulk" in self.capabilities:
+            self._log_bulk(run_id, metrics, params, tags, request_id)
+        else:
+            self._log_mlflow_batches(run_id, metrics, params, tags)
+
+    def _log_bulk(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+        request_id: str | None,
+    ) -> None:
+        starts = range(0, max(len(metrics), 1), BULK_CHUNK)
+        for n, start in enumerate(starts):
+            chunk = metrics[start : start + BULK_CHUNK]
+            body: dict[str, Any] = {
+                "run_id": run_id,
+                "request_id": f"{request_id or uuid.uuid4().hex}-{n}"
+                if len(starts) > 1
+                else (request_id or uuid.uuid4().hex),
+            }
+            if chunk:
+                body["metrics"] = _columns(chunk)
+            if n == 0:
+                body["params"] = [{"key": p.key, "value": p.value} for p in params]
+                body["tags"] = [{"key": t.key, "value": t.value} for t in tags]
+            self.http.request("POST", f"{LABTRACK_API}/runs/log-bulk", json=body, idempotent=True)
+
+    def _log_mlflow_batches(
+        self,
+        run_id: str,
+        metrics: Sequence[Metric],
+        params: Sequence[Param],
+        tags: Sequence[RunTag],
+    ) -> None:
+        items: list[tuple[str, Any]] = [
+            *(("params", {"key": p.key, "value": p.value}) for p in params),
+            *(("tags", {"key": t.key, "value": t.value}) for t in tags),
+            *(("metrics", wire.metric_to_json(m)) for m in metrics),
+        ]
+        batch: dict[str, list[Any]] = {"metrics": [], "params": [], "tags": []}
+        size = 0
+        limits = {
+            "metrics": MAX_METRICS_PER_BATCH,
+            "params": MAX_PARAMS_TAGS_PER_BATCH,
+            "tags": MAX_PARAMS_TAGS_PER_BATCH,
+        }
+
+        def send() -> None:
+            nonlocal batch, size
+            if any(batch.values()):
+                self._call("POST", "runs/log-batch", json={"run_id": run_id, **batch})
+            batch = {"metrics": [], "params": [], "tags": []}
+            size = 0
+
+        for kind, item in items:
+            item_size = len(str(item)) + 8
+            total = sum(len(v) for v in batch.values())
+            if (
+                len(batch[kind]) >= limits[kind]
+                or total >= MAX_ENTITIES_PER_BATCH
+                or size + item_size > MAX_BATCH_LOG_REQUEST_SIZE // 2
+            ):
+                send()
+            batch[kind].append(item)
+            size += item_size
+        send()
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        self._call("POST", "runs/delete-tag", json={"run_id": run_id, "key": key})
+
+    def get_metric_history(
+        self,
+        run_id: str,
+        key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Metric]:
+        if max_results is None and page_token is None:
+            if "metrics/history-columns" in self.capabilities:
+                steps, stamps, values = self.get_metric_history_columns(run_id, key)
+                new = tuple.__new__
+                with paused_gc():
+                    points = [
+                        new(Metric, (key, v, ts, s))
+                        for s, ts, v in zip(steps, stamps, values, strict=True)
+                    ]
+                return PagedList(points, None)
+            return PagedList(self._all_history_pages(run_id, key), None)
+        params: dict[str, Any] = {"run_id": run_id, "metric_key": key}
+        if max_results is not None:
+            params["max_results"] = max_results
+        if page_token:
+            params["page_token"] = page_token
+        data = self._call("GET", "metrics/get-history", params=params)
+        return PagedList(
+            [wire.metric_from_json(m) for m in data.get("metrics", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def _all_history_pages(self, run_id: str, key: str) -> list[Metric]:
+        points: list[Metric] = []
+        token = None
+        while True:
+            page = self.get_metric_history(run_id, key, MAX_RESULTS_METRIC_HISTORY, token or "")
+            points.extend(page)
+            token = page.token
+            if not token:
+                return points
+
+    def get_metric_history_columns(
+        self, run_id: str, key: str
+    ) -> tuple[list[int], list[int], list[float]]:
+        data = self.http.json(
+            "GET", f"{LABTRACK_API}/metrics/history-columns", params={"run_id": run_id, "key": key}
+        )
+        to_float = wire.float_from_json
+        values = [v if type(v) is float else to_float(v) for v in data["values"]]
+        return data["steps"], data["timestamps"], values
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: int,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[Run]:
+        body: dict[str, Any] = {
+            "experiment_ids": list(experiment_ids),
+            "run_view_type": _VIEW_NAMES[view_type],
+            "max_results": max_results,
+        }
+        if filter_string:
+            body["filter"] = filter_string
+        if order_by:
+            body["order_by"] = list(order_by)
+        if page_token:
+            body["page_token"] = page_token
+        data = self._call("POST", "runs/search", idempotent=True, json=body)
+        return PagedList(
+            [wire.run_from_json(r) for r in data.get("runs", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
+        self._call(
+            "POST",
+            "runs/log-inputs",
+            idempotent=True,
+            json={"run_id": run_id, "datasets": [wire.dataset_input_to_json(d) for d in datasets]},
+        )
+
+
+def _columns(metrics: Sequence[Metric]) -> dict[str, Any]:
+    index: dict[str, int] = {}
+    to_json = wire.float_to_json
+    finite = math.isfinite
+    key_index = [index.setdefault(m.key, len(index)) for m in metrics]
+    return {
+        "keys": list(index),
+        "key_index": key_index,
+        "values": [m.value if finite(m.value) else to_json(m.value) for m in metrics],
+        "timestamps": [m.timestamp for m in metrics],
+        "steps": [m.step for m in metrics],
+    }
