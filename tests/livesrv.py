@@ -94,6 +94,7 @@ def serve_in_process(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
     log_file: Path | None = None,
+    forget_clients: bool = True,
 ) -> Iterator[str]:
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
@@ -120,7 +121,8 @@ def serve_in_process(
         wait_healthy(url, proc=proc)
         yield url
     finally:
-        forget_http_clients(url)
+        if forget_clients:
+            forget_http_clients(url)
         proc.terminate()
         try:
             proc.wait(timeout=15)

@@ -31,6 +31,10 @@ _LOCAL = "labtrack.artifacts.local:LocalArtifactRepository"
 _REPOSITORIES: dict[str, str] = {
     "": _LOCAL,
     "file": _LOCAL,
+    "s3": "labtrack.artifacts.s3:S3ArtifactRepository",
+    "mlflow-artifacts": "labtrack.artifacts.http:HttpArtifactRepository",
+    "http": "labtrack.artifacts.http:HttpArtifactRepository",
+    "https": "labtrack.artifacts.http:HttpArtifactRepository",
 }
 
 

@@ -10,8 +10,15 @@ import click
 DEFAULT_PORT = 5000
 
 
+def _probe(host: str) -> socket.socket:
+    """A socket set up as uvicorn's will be (reusing ports left in TIME_WAIT)."""
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    return probe
+
+
 def _check_port_free(host: str, port: int) -> None:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+    with _probe(host) as probe:
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -23,7 +30,7 @@ def _check_port_free(host: str, port: int) -> None:
 
 def _free_port_from(host: str, start: int, tries: int = 50) -> int:
     for port in range(start, start + tries):
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        with _probe(host) as probe:
             try:
                 probe.bind((host, port))
             except OSError:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from labtrack.errors import BadRequest, EndpointNotFound, LabtrackError
+from labtrack.errors import (
+    BadRequest,
+    ConfigurationError,
+    EndpointNotFound,
+    InternalError,
+    LabtrackError,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -26,7 +32,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LabtrackError)
     async def _labtrack_error(request: Request, exc: LabtrackError) -> Response:
-        if exc.http_status >= 500:
+        if isinstance(exc, ConfigurationError):
+            # A setting of the server's own (S3 credentials, say): not the client's fault.
+            logger.error(
+                "%s %s: server misconfigured: %s", request.method, request.url.path, exc.message
+            )
+            return error_response(InternalError(f"The server is misconfigured: {exc.message}"))
+        if exc.http_status >= 500 and exc.http_status != 501:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
         return error_response(exc)
 
@@ -52,8 +64,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
-        from labtrack.errors import InternalError
-
         return error_response(
             InternalError(f"Internal error while handling {request.method} {request.url.path}")
         )

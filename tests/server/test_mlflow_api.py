@@ -1,0 +1,376 @@
+"""MLflow's REST API on a live labtrack server: shapes, errors and limits, as raw HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from livesrv import serve_in_thread
+
+API = "/api/2.0/mlflow"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("server")
+    with serve_in_thread(
+        f"sqlite:///{tmp / 'db.db'}", str(tmp / "artifacts"), serve_artifacts=False
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+def http(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture
+def run_id(http: httpx.Client) -> str:
+    run = http.post(f"{API}/runs/create", json={"experiment_id": "0"}).json()["run"]
+    return str(run["info"]["run_id"])
+
+
+def error(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()
+    return response.status_code, body["error_code"], body["message"]
+
+
+def test_create_and_get_run_shapes(http: httpx.Client) -> None:
+    created = http.post(
+        f"{API}/runs/create",
+        json={
+            "experiment_id": "0",
+            "run_name": "shape",
+            "start_time": "1700000000000",  # int64 as a string, as protobuf JSON writers send it
+            "tags": [{"key": "mlflow.user", "value": "ana"}],
+        },
+    )
+    assert created.status_code == 200
+    info = created.json()["run"]["info"]
+    assert info["run_name"] == "shape"
+    assert info["run_uuid"] == info["run_id"]
+    assert info["user_id"] == "ana"
+    assert info["start_time"] == 1700000000000
+    assert info["status"] == "RUNNING"
+    assert "end_time" not in info  # unset fields are left out, as in protobuf JSON
+    run_id = info["run_id"]
+    http.post(
+        f"{API}/runs/log-batch",
+        json={
+            "run_id": run_id,
+            "metrics": [
+                {"key": "loss", "value": 0.5, "timestamp": 1, "step": 1},
+                {"key": "loss", "value": "NaN", "timestamp": 2, "step": 2},
+                {"key": "gain", "value": "Infinity", "timestamp": 1, "step": 0},
+            ],
+            "params": [{"key": "alpha", "value": "0.1"}],
+        },
+    ).raise_for_status()
+    got = http.get(f"{API}/runs/get", params={"run_uuid": run_id}).json()["run"]
+    metrics = {m["key"]: m for m in got["data"]["metrics"]}
+    assert metrics["loss"] == {"key": "loss", "value": "NaN", "timestamp": 2, "step": 2}
+    assert metrics["gain"]["value"] == "Infinity"
+    assert got["data"]["params"] == [{"key": "alpha", "value": "0.1"}]
+    summaries = {s["key"]: s for s in got["data"]["metric_summaries"]}
+    assert summaries["loss"] == {"key": "loss", "min": 0.5, "max": 0.5, "count": 2}
+
+
+def test_the_ui_base_path_serves_the_same_api(http: httpx.Client, run_id: str) -> None:
+    got = http.get(f"/ajax-api/2.0/mlflow/runs/get", params={"run_id": run_id})
+    assert got.json()["run"]["info"]["run_id"] == run_id
+
+
+def test_search_runs_by_get_with_repeated_query_keys(http: httpx.Client) -> None:
+    exp = http.post(f"{API}/experiments/create", json={"name": "by-get"}).json()["experiment_id"]
+    for i in range(3):
+        rid = http.post(f"{API}/runs/create", json={"experiment_id": exp}).json()["run"]["info"][
+            "run_id"
+        ]
+        http.post(
+            f"{API}/runs/log-metric", json={"run_id": rid, "key": "m", "value": i, "timestamp": 1}
+        )
+    found = http.get(
+        f"{API}/runs/search",
+        params=[
+            ("experiment_ids", exp),
+            ("experiment_ids", "0"),
+            ("order_by", "metrics.m DESC"),
+            ("max_results", "2"),
+        ],
+    ).json()
+    assert [r["data"]["metrics"][0]["value"] for r in found["runs"]] == [2.0, 1.0]
+    assert found["next_page_token"]
+
+
+def test_metric_history_pages(http: httpx.Client, run_id: str) -> None:
+    metrics = [{"key": "h", "value": i, "timestamp": i, "step": i} for i in range(30)]
+    http.post(
+        f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics}
+    ).raise_for_status()
+    steps, token = [], None
+    while True:
+        params = {"run_id": run_id, "metric_key": "h", "max_results": "7"}
+        if token:
+            params["page_token"] = token
+        page = http.get(f"{API}/metrics/get-history", params=params).json()
+        steps += [m["step"] for m in page["metrics"]]
+        token = page.get("next_page_token")
+        if not token:
+            break
+    assert steps == list(range(30))
+
+
+def test_bulk_interval(http: httpx.Client, run_id: str) -> None:
+    metrics = [{"key": "b", "value": i, "timestamp": i, "step": i} for i in range(100)]
+    http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": metrics})
+    got = http.get(
+        "/api/2.11/mlflow/metrics/get-history-bulk-interval",
+        params={
+            "run_ids": run_id,
+            "metric_key": "b",
+            "start_step": 10,
+            "end_step": 59,
+            "max_results": 5,
+        },
+    ).json()["metrics"]
+    assert [m["step"] for m in got] == [10, 22, 34, 47, 59]
+    assert {m["run_id"] for m in got} == {run_id}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code", "fragment"),
+    [
+        (
+            "GET",
+            "/runs/get",
+            {"run_id": "0123456789abcdef"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "not found",
+        ),
+        ("GET", "/runs/get", {}, 400, "INVALID_PARAMETER_VALUE", "'run_id'"),
+        ("POST", "/experiments/create", {}, 400, "INVALID_PARAMETER_VALUE", "'name'"),
+        (
+            "POST",
+            "/experiments/create",
+            {"name": 5},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "expected a string",
+        ),
+        (
+            "POST",
+            "/runs/create",
+            {"experiment_id": "0", "start_time": "soon"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "start_time",
+        ),
+        (
+            "POST",
+            "/runs/create",
+            {"experiment_id": "999999"},
+            404,
+            "RESOURCE_DOES_NOT_EXIST",
+            "999999",
+        ),
+        (
+            "POST",
+            "/runs/search",
+            {"experiment_ids": ["0"], "filter": "metrics.x <<< 1"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "position",
+        ),
+        (
+            "POST",
+            "/runs/search",
+            {"experiment_ids": "0", "max_results": 50001},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "max_results",
+        ),
+        (
+            "POST",
+            "/runs/update",
+            {"run_id": "0123456789abcdef", "status": "SLEEPING"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "status",
+        ),
+        ("POST", "/registered-models/create", {"name": "m"}, 501, "NOT_IMPLEMENTED", "registry"),
+        ("GET", "/no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND", "/no/such/endpoint"),
+    ],
+)
+def test_errors_are_mlflow_json(http, method, path, body, status, code, fragment) -> None:  # type: ignore[no-untyped-def]
+    if method == "GET":
+        response = http.get(API + path, params=body)
+    else:
+        response = http.post(API + path, json=body)
+    got_status, got_code, message = error(response)
+    assert (got_status, got_code) == (status, code)
+    assert fragment in message
+
+
+def test_unknown_fields_are_ignored_as_in_mlflow(http: httpx.Client) -> None:
+    response = http.post(f"{API}/runs/create", json={"experiment_id": "0", "surprise": [1, 2]})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe", b'{"experiment_id": "0"'],
+)
+def test_malformed_bodies(http: httpx.Client, body: bytes) -> None:
+    response = http.post(
+        f"{API}/runs/create", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "BAD_REQUEST"
+
+
+def test_param_overwrite(http: httpx.Client, run_id: str) -> None:
+    http.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "p", "value": "1"})
+    status, code, message = error(
+        http.post(f"{API}/runs/log-parameter", json={"run_id": run_id, "key": "p", "value": "2"})
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "Changing param values is not allowed" in message
+
+
+def test_log_batch_limits(http: httpx.Client, run_id: str) -> None:
+    too_many = [{"key": "m", "value": 1, "timestamp": 1, "step": i} for i in range(1001)]
+    status, code, message = error(
+        http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "metrics": too_many})
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "at most 1000 metrics" in message
+    params = [{"key": f"p{i}", "value": "x" * 6000} for i in range(100)]
+    tags = [{"key": f"t{i}", "value": "y" * 8000} for i in range(100)]
+    status, code, message = error(
+        http.post(f"{API}/runs/log-batch", json={"run_id": run_id, "params": params, "tags": tags})
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "at most 1000000 bytes" in message
+    data = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    assert "metrics" not in data
+    assert "params" not in data
+    assert [t["key"] for t in data["tags"]] == ["mlflow.runName"]
+
+
+def test_oversized_body_is_refused_before_it_is_read(server: str) -> None:
+    """A body announced as a terabyte is refused at once, without waiting for it."""
+    import socket
+
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            f"POST {API}/experiments/create HTTP/1.1\r\nHost: x\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {10**12}\r\n\r\n{{}}".encode()
+        )
+        reply = sock.recv(65536).decode()
+    head, _, body = reply.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 413")
+    assert json.loads(body)["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["/etc", "file:///etc", "../../outside", "/tmp", "file:/root"],
+)
+def test_experiments_cannot_point_at_server_files(http: httpx.Client, location: str) -> None:
+    status, code, message = error(
+        http.post(
+            f"{API}/experiments/create",
+            json={"name": f"evil-{location}", "artifact_location": location},
+        )
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "not allowed" in message
+
+
+@pytest.mark.parametrize("location", ["s3://bucket/prefix", "mlflow-artifacts:/team"])
+def test_remote_artifact_locations_are_allowed(http: httpx.Client, location: str) -> None:
+    response = http.post(
+        f"{API}/experiments/create", json={"name": f"ok-{location}", "artifact_location": location}
+    )
+    assert response.status_code == 200
+
+
+def test_labtrack_bulk_endpoint_applies_a_request_once(http: httpx.Client, run_id: str) -> None:
+    body = {
+        "run_id": run_id,
+        "request_id": "retry-me",
+        "metrics": {
+            "keys": ["x", "y"],
+            "key_index": [0, 1, 0],
+            "values": [1.0, "NaN", 3.0],
+            "timestamps": [1, 1, 2],
+            "steps": [0, 0, 1],
+        },
+        "params": [{"key": "bulk", "value": "yes"}],
+    }
+    for _ in range(3):
+        assert http.post("/api/2.0/labtrack/runs/log-bulk", json=body).json() == {
+            "metrics": 3,
+            "params": 1,
+            "tags": 0,
+        }
+    columns = http.get(
+        "/api/2.0/labtrack/metrics/history-columns", params={"run_id": run_id, "key": "x"}
+    ).json()
+    assert columns["steps"] == [0, 1]
+    assert columns["values"] == [1.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        {
+            "keys": ["x"],
+            "key_index": [0, 0],
+            "values": [1.0],
+            "timestamps": [1, 1],
+            "steps": [0, 1],
+        },
+        {"keys": ["x"], "key_index": [3], "values": [1.0], "timestamps": [1], "steps": [0]},
+        {"keys": ["bad key!"], "key_index": [0], "values": [1.0], "timestamps": [1], "steps": [0]},
+        {"keys": ["x"], "key_index": [0], "values": ["many"], "timestamps": [1], "steps": [0]},
+    ],
+)
+def test_bulk_endpoint_rejects_bad_columns(http: httpx.Client, run_id: str, metrics) -> None:  # type: ignore[no-untyped-def]
+    response = http.post(
+        "/api/2.0/labtrack/runs/log-bulk", json={"run_id": run_id, "metrics": metrics}
+    )
+    assert response.status_code == 400
+    assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+
+
+def test_openapi_documents_the_extensions(http: httpx.Client) -> None:
+    spec = http.get("/api/2.0/labtrack/openapi.json").json()
+    assert set(spec["paths"]) >= {
+        "/api/2.0/labtrack/runs/log-bulk",
+        "/api/2.0/labtrack/metrics/history-columns",
+        "/api/2.0/labtrack/server-info",
+    }
+
+
+def test_health_and_version(http: httpx.Client) -> None:
+    from labtrack import __version__
+
+    assert http.get("/health").text == "OK"
+    assert http.get("/version").text == __version__
+
+
+def test_large_json_payload_round_trip(http: httpx.Client, run_id: str, tmp_path: Path) -> None:
+    tag_value = "é" * 8000
+    http.post(
+        f"{API}/runs/set-tag", json={"run_id": run_id, "key": "long", "value": tag_value}
+    ).raise_for_status()
+    tags = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]["tags"]
+    assert {"key": "long", "value": tag_value} in tags
+    assert json.dumps(tags)  # valid JSON all the way

@@ -1,0 +1,107 @@
+"""Several server processes share one PostgreSQL database and artifact store.
+
+A client whose requests alternate between two servers (as behind a load balancer)
+sees one consistent tracking store: nothing one process needs lives only in
+another's memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from databases import fresh_database
+from livesrv import serve_in_process
+
+from labtrack.entities import Metric, Param
+from labtrack.errors import InvalidParameterValue
+from labtrack.store.rest import RestStore
+
+
+class RoundRobin(httpx.BaseTransport):
+    """Sends each request to the next server in turn."""
+
+    def __init__(self, urls: list[str]) -> None:
+        self._targets = itertools.cycle([httpx.URL(u) for u in urls])
+        self._lock = threading.Lock()
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            target = next(self._targets)
+        request.url = request.url.copy_with(host=target.host, port=target.port)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@pytest.fixture
+def two_servers(tmp_path: Path) -> Iterator[RestStore]:
+    with fresh_database("postgresql", tmp_path) as db:
+        artifacts = tmp_path / "artifacts"
+        with serve_in_process(db, artifacts) as a, serve_in_process(db, artifacts, workers=2) as b:
+            transport = RoundRobin([a, b])
+            store = RestStore("http://balanced.invalid", transport=transport)
+            yield store
+            store.http.close()
+
+
+def test_two_servers_one_database(two_servers: RestStore) -> None:
+    store = two_servers
+    exp = store.create_experiment("shared")
+    assert store.get_experiment_by_name("shared").experiment_id == exp  # type: ignore[union-attr]
+    runs = [store.create_run(exp, "u", 1, [], f"r{i}").info.run_id for i in range(6)]
+    # Every server sees every run, however the requests were spread.
+    for run_id in runs:
+        assert store.get_run(run_id).info.experiment_id == exp
+    assert len(store.search_runs([exp], None, 1, 100, None, None)) == 6
+
+
+def test_concurrent_logging_through_both_servers(two_servers: RestStore) -> None:
+    store = two_servers
+    run_id = store.create_run("0", "u", 1, [], "busy").info.run_id
+    errors: list[Exception] = []
+
+    def writer(offset: int) -> None:
+        try:
+            for batch in range(20):
+                base = offset * 10_000 + batch * 100
+                store.log_batch(
+                    run_id, [Metric("m", float(s), 1, s) for s in range(base, base + 100)]
+                )
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    steps, _, _ = store.get_metric_history_columns(run_id, "m")
+    assert len(steps) == 8 * 20 * 100
+    assert store.get_run(run_id).data.metric_summaries["m"].count == 16_000
+
+
+def test_a_retried_bulk_request_is_applied_once_whichever_server_gets_it(
+    two_servers: RestStore,
+) -> None:
+    store = two_servers
+    run_id = store.create_run("0", "u", 1, [], "retry").info.run_id
+    for _ in range(4):  # the same request, answered by alternating servers
+        store.log_batch(run_id, [Metric("m", 1.0, 1, 0)], request_id="same-request")
+    steps, _, _ = store.get_metric_history_columns(run_id, "m")
+    assert steps == [0]
+
+
+def test_param_immutability_holds_across_servers(two_servers: RestStore) -> None:
+    store = two_servers
+    run_id = store.create_run("0", "u", 1, [], "params").info.run_id
+    store.log_batch(run_id, params=[Param("alpha", "1")])
+    with pytest.raises(InvalidParameterValue, match="Changing param values"):
+        store.log_batch(run_id, params=[Param("alpha", "2")])
