@@ -14,9 +14,9 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from livesrv import serve_in_thread
 
 from labtrack.server.mlflow_api import ROUTES
+from livesrv import serve_in_thread
 
 FIELDS = [
     "run_id",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from livesrv import serve_in_thread
 
 API = "/api/2.0/mlflow"
@@ -80,7 +81,7 @@ def test_create_and_get_run_shapes(http: httpx.Client) -> None:
 
 
 def test_the_ui_base_path_serves_the_same_api(http: httpx.Client, run_id: str) -> None:
-    got = http.get(f"/ajax-api/2.0/mlflow/runs/get", params={"run_id": run_id})
+    got = http.get("/ajax-api/2.0/mlflow/runs/get", params={"run_id": run_id})
     assert got.json()["run"]["info"]["run_id"] == run_id
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from livesrv import free_port, serve_in_process
 
 import labtrack as lt
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import TemporarilyUnavailable
 from labtrack.store.rest import RestStore
+from livesrv import free_port, serve_in_process
 
 
 class Recorder:
