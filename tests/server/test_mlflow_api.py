@@ -375,3 +375,23 @@ def test_large_json_payload_round_trip(http: httpx.Client, run_id: str, tmp_path
     tags = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]["tags"]
     assert {"key": "long", "value": tag_value} in tags
     assert json.dumps(tags)  # valid JSON all the way
+
+
+def test_experiment_location_cannot_reach_the_servers_staging_area(http: httpx.Client) -> None:
+    status, code, message = error(
+        http.post(
+            f"{API}/experiments/create",
+            json={
+                "name": "sneaky",
+                "artifact_location": "mlflow-artifacts:/.labtrack-tmp-server/x",
+            },
+        )
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "reserved" in message
+
+
+def test_mlflow3_server_info(http: httpx.Client) -> None:
+    info = http.get("/api/3.0/mlflow/server-info").json()
+    assert info["store_type"] == "SqlStore"
+    assert info["multipart_uploads_enabled"] is False  # never advertised for a local destination

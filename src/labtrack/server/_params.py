@@ -98,7 +98,7 @@ class Params:
             return default
         if isinstance(value, str) and value in choices:
             return value
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():  # not "¹" or "٣"
             value = int(value)
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= len(choices):
             return choices[value - 1]

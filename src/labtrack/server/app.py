@@ -82,12 +82,13 @@ class ServerContext:
 
     def proxied_location(self, uri: str) -> str:
         """Where ``mlflow-artifacts:/<path>`` (or ``mlflow-artifacts://host/<path>``) lives."""
-        from labtrack.artifacts._paths import normalize_artifact_path
+        from labtrack.server.artifacts_api import clean_artifact_path
 
         rest = uri[len(PROXY_SCHEME) + 1 :]
         if rest.startswith("//"):  # an authority (host:port) names this server: skip it
             rest = rest[2:].partition("/")[2]
-        path = normalize_artifact_path(rest.lstrip("/"))
+        # The same rules as the artifact API: confined, and never the server's staging area.
+        path = clean_artifact_path(rest.lstrip("/"), what="Artifact location")
         return f"{self.artifacts_destination}/{path}" if path else self.artifacts_destination
 
     def repository_for(self, artifact_uri: str) -> ArtifactRepository:
@@ -164,16 +165,35 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
         from labtrack.server import artifacts_api
 
         app.include_router(artifacts_api.router(context))
-    _mount_service_routes(app)
+    _mount_service_routes(app, context)
     return app
 
 
-def _mount_service_routes(app: FastAPI) -> None:
+def _mount_service_routes(app: FastAPI, context: ServerContext) -> None:
     from starlette.responses import PlainTextResponse
 
     @app.get("/health", include_in_schema=False)
     def health() -> Any:
         return PlainTextResponse("OK")
+
+    @app.get("/api/3.0/mlflow/server-info", include_in_schema=False)
+    @app.get("/ajax-api/3.0/mlflow/server-info", include_in_schema=False)
+    def mlflow_server_info() -> Any:
+        """How MLflow 3 clients learn what the server supports before using it."""
+        multipart = {"multipart_uploads_enabled": False, "multipart_downloads_enabled": False}
+        if context.config.serve_artifacts:
+            from labtrack.server.artifacts_api import server_info_fields
+
+            multipart = server_info_fields(context)
+        return {
+            "store_type": "SqlStore",
+            "workspaces_enabled": False,
+            "trace_archival_enabled": False,
+            **multipart,
+            "presigned_upload_run_id_supported": False,
+            "presigned_upload_model_id_supported": False,
+            "features_enabled": {"gateway": False},
+        }
 
     @app.get("/version", include_in_schema=False)
     def version() -> Any:
