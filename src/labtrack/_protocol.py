@@ -19,6 +19,11 @@ from labtrack.entities import (
     Experiment,
     FileInfo,
     InputTag,
+    LoggedModel,
+    LoggedModelInput,
+    LoggedModelMetric,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     MetricSummary,
     Param,
@@ -26,6 +31,7 @@ from labtrack.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
     RunTag,
 )
 from labtrack.errors import InvalidParameterValue
@@ -242,6 +248,12 @@ def run_to_json(run: Run) -> dict[str, Any]:
         }
     else:
         out["inputs"] = {}
+    if run.inputs.model_inputs:
+        out["inputs"]["model_inputs"] = [{"model_id": m.model_id} for m in run.inputs.model_inputs]
+    if run.outputs.model_outputs:
+        outputs = run.outputs.model_outputs
+        out["outputs"] = {"model_outputs": [model_output_to_json(m) for m in outputs]}
+    out.setdefault("outputs", {})  # MLflow's runs/get and runs/search always send it
     return out
 
 
@@ -262,6 +274,8 @@ def run_from_json(d: Mapping[str, Any]) -> Run:
             count=int(s["count"]) if s else 1,
         )
     inputs = (d.get("inputs") or {}).get("dataset_inputs") or ()
+    model_inputs = (d.get("inputs") or {}).get("model_inputs") or ()
+    model_outputs = (d.get("outputs") or {}).get("model_outputs") or ()
     return Run(
         info=run_info_from_json(d["info"]),
         data=RunData(
@@ -270,7 +284,11 @@ def run_from_json(d: Mapping[str, Any]) -> Run:
             tags=_pairs(data.get("tags")),
             metric_summaries=summaries,
         ),
-        inputs=RunInputs(tuple(dataset_input_from_json(i) for i in inputs)),
+        inputs=RunInputs(
+            tuple(dataset_input_from_json(i) for i in inputs),
+            tuple(model_input_from_json(m) for m in model_inputs),
+        ),
+        outputs=RunOutputs(tuple(model_output_from_json(m) for m in model_outputs)),
     )
 
 
@@ -297,3 +315,131 @@ def file_info_from_json(d: Mapping[str, Any]) -> FileInfo:
         is_dir=bool(d.get("is_dir", False)),
         file_size=None if size is None else int_from_json(size, "file_size"),
     )
+
+
+# -- logged models -------------------------------------------------------------------
+# MLflow's LoggedModelStatus enum: names on the wire, numbers accepted too.
+MODEL_STATUS_TO_JSON = {
+    LoggedModelStatus.UNSPECIFIED: "LOGGED_MODEL_STATUS_UNSPECIFIED",
+    LoggedModelStatus.PENDING: "LOGGED_MODEL_PENDING",
+    LoggedModelStatus.READY: "LOGGED_MODEL_READY",
+    LoggedModelStatus.FAILED: "LOGGED_MODEL_UPLOAD_FAILED",
+}
+_MODEL_STATUS_FROM_JSON: dict[Any, str] = {
+    **{name: status for status, name in MODEL_STATUS_TO_JSON.items()},
+    **{number: status for number, status in enumerate(LoggedModelStatus.ALL)},
+}
+
+
+def model_status_from_json(value: Any, field: str = "status") -> str:
+    """A LoggedModelStatus from its MLflow enum name or number (0-3)."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    status = None if isinstance(value, bool) else _MODEL_STATUS_FROM_JSON.get(value)
+    if status is None:
+        raise InvalidParameterValue(
+            f"Invalid value {value!r} for parameter '{field}': expected one of "
+            f"{', '.join(MODEL_STATUS_TO_JSON.values())}"
+        )
+    return status
+
+
+def model_metric_to_json(m: LoggedModelMetric) -> dict[str, Any]:
+    return _compact(
+        {
+            "key": m.key,
+            "value": float_to_json(m.value),
+            "timestamp": m.timestamp,
+            "step": m.step,
+            "model_id": m.model_id,
+            "run_id": m.run_id,
+            "dataset_name": m.dataset_name,
+            "dataset_digest": m.dataset_digest,
+        }
+    )
+
+
+def model_metric_from_json(d: Mapping[str, Any], path: str = "metric") -> LoggedModelMetric:
+    """A metric that names a ``model_id`` (as MLflow 3 clients send in log-metric/log-batch)."""
+    if not isinstance(d, Mapping):
+        raise InvalidParameterValue(f"Invalid value {d!r} for parameter '{path}': not an object")
+    point = metric_from_json(d, path)
+    return LoggedModelMetric(
+        key=point.key,
+        value=point.value,
+        timestamp=point.timestamp,
+        step=point.step,
+        model_id=d.get("model_id"),  # type: ignore[arg-type]  # validated by the service
+        run_id=d.get("run_id") or None,
+        dataset_name=d.get("dataset_name") or None,
+        dataset_digest=d.get("dataset_digest") or None,
+    )
+
+
+def logged_model_to_json(model: LoggedModel) -> dict[str, Any]:
+    """MLflow's ``LoggedModel`` message: ``{"info": {...}, "data": {...}}``.
+
+    ``info.lifecycle_stage`` is a labtrack addition (MLflow clients ignore it).
+    """
+    info = _compact(
+        {
+            "model_id": model.model_id,
+            "experiment_id": model.experiment_id,
+            "name": model.name,
+            "creation_timestamp_ms": model.creation_timestamp,
+            "last_updated_timestamp_ms": model.last_updated_timestamp,
+            "artifact_uri": model.artifact_location,
+            "status": MODEL_STATUS_TO_JSON[model.status],
+            "model_type": model.model_type,
+            "source_run_id": model.source_run_id,
+            "status_message": model.status_message,
+            "lifecycle_stage": model.lifecycle_stage,
+        }
+    )
+    if model.tags:
+        info["tags"] = _key_values(model.tags)
+    data: dict[str, Any] = {}
+    if model.params:
+        data["params"] = _key_values(model.params)
+    if model.metrics:
+        data["metrics"] = [model_metric_to_json(m) for m in model.metrics]
+    return {"info": info, "data": data}
+
+
+def logged_model_from_json(d: Mapping[str, Any]) -> LoggedModel:
+    info = d.get("info") or {}
+    data = d.get("data") or {}
+    return LoggedModel(
+        model_id=info["model_id"],
+        experiment_id=str(info.get("experiment_id", "")),
+        name=info.get("name", ""),
+        artifact_location=info.get("artifact_uri", ""),
+        creation_timestamp=int_from_json(info.get("creation_timestamp_ms", 0), "creation_time"),
+        last_updated_timestamp=int_from_json(
+            info.get("last_updated_timestamp_ms", 0), "last_updated_timestamp_ms"
+        ),
+        status=model_status_from_json(info.get("status", 0)),
+        status_message=info.get("status_message") or None,
+        model_type=info.get("model_type") or None,
+        source_run_id=info.get("source_run_id") or None,
+        lifecycle_stage=info.get("lifecycle_stage", "active"),
+        tags=_pairs(info.get("tags")),
+        params=_pairs(data.get("params")),
+        metrics=tuple(model_metric_from_json(m) for m in data.get("metrics") or ()),
+    )
+
+
+def model_output_to_json(m: LoggedModelOutput) -> dict[str, Any]:
+    return {"model_id": m.model_id, "step": m.step}
+
+
+def model_output_from_json(d: Any) -> LoggedModelOutput:
+    if not isinstance(d, Mapping) or not isinstance(d.get("model_id"), str) or not d["model_id"]:
+        raise InvalidParameterValue(f"Invalid model output {d!r}: expected {{'model_id': ...}}")
+    return LoggedModelOutput(d["model_id"], int_from_json(d.get("step", 0), "step"))
+
+
+def model_input_from_json(d: Any) -> LoggedModelInput:
+    if not isinstance(d, Mapping) or not isinstance(d.get("model_id"), str) or not d["model_id"]:
+        raise InvalidParameterValue(f"Invalid model input {d!r}: expected {{'model_id': ...}}")
+    return LoggedModelInput(d["model_id"])

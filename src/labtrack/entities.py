@@ -179,6 +179,14 @@ class DatasetInput:
 @dataclass(frozen=True)
 class RunInputs:
     dataset_inputs: tuple[DatasetInput, ...] = ()
+    model_inputs: tuple[LoggedModelInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """What a run produced: the logged models it recorded as outputs (MLflow 3)."""
+
+    model_outputs: tuple[LoggedModelOutput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,7 @@ class Run:
     info: RunInfo
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
+    outputs: RunOutputs = field(default_factory=RunOutputs)
 
 
 @dataclass(frozen=True)
@@ -220,3 +229,94 @@ def is_latest(candidate: Sequence[Any], current: Sequence[Any]) -> bool:
     if (cs, ct) != (s, t):
         return bool((cs, ct) > (s, t))
     return metric_value_sort_key(cv) > metric_value_sort_key(v)
+
+
+# -- logged models (MLflow 3: a model is an entity of its own, ``models:/m-<id>``) ---------
+class LoggedModelStatus:
+    """Whether a logged model's files are complete: PENDING until finalized READY or FAILED."""
+
+    UNSPECIFIED = "UNSPECIFIED"
+    PENDING = "PENDING"
+    READY = "READY"
+    FAILED = "FAILED"
+
+    ALL = (UNSPECIFIED, PENDING, READY, FAILED)
+    FINAL = (READY, FAILED)
+
+
+@dataclass(frozen=True)
+class LoggedModelMetric:
+    """A metric point of a run linked to a logged model, optionally measured on a dataset.
+
+    ``run_id`` is None in a point being logged (the run is the one it is logged to).
+    """
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+    model_id: str
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged to an experiment, with its tags, params and linked metrics."""
+
+    model_id: str
+    experiment_id: str
+    name: str
+    artifact_location: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    status: str = LoggedModelStatus.PENDING
+    status_message: str | None = None
+    model_type: str | None = None
+    source_run_id: str | None = None
+    lifecycle_stage: str = LifecycleStage.ACTIVE
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: tuple[LoggedModelMetric, ...] = ()
+
+    @property
+    def model_uri(self) -> str:
+        return f"models:/{self.model_id}"
+
+
+@dataclass(frozen=True)
+class LoggedModelInput:
+    """A logged model a run used (e.g. evaluated)."""
+
+    model_id: str
+
+
+@dataclass(frozen=True)
+class LoggedModelOutput:
+    """A logged model a run produced, at a step of the run."""
+
+    model_id: str
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class LoggedModelOrderBy:
+    """One order_by item of a logged model search (MLflow's ``OrderBy`` message).
+
+    ``field_name`` is an attribute (``creation_timestamp``, ``name``...) or
+    ``metrics.<key>``; for a metric, the dataset fields narrow which points count.
+    """
+
+    field_name: str
+    ascending: bool = True
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedModelDatasetFilter:
+    """Restricts a logged model search's metric tests to points measured on one dataset."""
+
+    dataset_name: str
+    dataset_digest: str | None = None

@@ -58,7 +58,7 @@ def names(store, filter_string=None, order_by=None, **kwargs):  # type: ignore[n
         ("metrics.rmse < 7", {"r1", "r5"}),
         ("metrics.rmse >= 7", {"r2"}),
         ("metrics.rmse = 7.5", {"r2"}),
-        ("metrics.rmse != 5", {"r2", "r5"}),
+        ("metrics.rmse != 5", {"r2", "r3", "r5"}),  # NaN (r3) differs from everything
         ("metrics.rmse.max > 8", {"r1"}),
         ("metrics.rmse.min <= 5", {"r1"}),
         ("metrics.rmse.count = 2", {"r1"}),

@@ -39,6 +39,7 @@ ROUTES: list[tuple[str, tuple[str, ...], Handler]] = []
 BODY_LIMITS = {"/runs/log-batch": MAX_BATCH_LOG_REQUEST_SIZE}
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
+BULK_INTERVAL_MAX_RESULTS = 2500
 
 
 def route(path: str, *methods: str) -> Callable[[Handler], Handler]:
@@ -51,6 +52,12 @@ def route(path: str, *methods: str) -> Callable[[Handler], Handler]:
 
 def _tags(p: Params, name: str = "tags") -> list[RunTag]:
     return p.objects(name, wire.tag_from_json)
+
+
+def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
+    """A response's list field, left out when empty: protobuf JSON (and so MLflow's server)
+    omits empty repeated fields, e.g. a search that finds nothing answers ``{}``."""
+    return {name: items} if items else {}
 
 
 # -- experiments ---------------------------------------------------------------------------
@@ -76,7 +83,7 @@ def search_experiments(ctx: ServerContext, p: Params) -> dict[str, Any]:
         order_by=p.str_list("order_by"),
         page_token=p.string("page_token"),
     )
-    out: dict[str, Any] = {"experiments": [wire.experiment_to_json(e) for e in page]}
+    out = _repeated("experiments", [wire.experiment_to_json(e) for e in page])
     if page.token:
         out["next_page_token"] = page.token
     return out
@@ -150,7 +157,9 @@ def create_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
         run_name=p.string("run_name") or None,
         user_id=user,
     )
-    return {"run": wire.run_to_json(run)}
+    created = wire.run_to_json(run)
+    created.pop("outputs", None)  # MLflow's runs/create answers without it (runs/get has it)
+    return {"run": created}
 
 
 @route("/runs/update", "POST")
@@ -191,7 +200,7 @@ def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any]:
         order_by=p.str_list("order_by"),
         page_token=p.string("page_token"),
     )
-    out: dict[str, Any] = {"runs": [wire.run_to_json(r) for r in page]}
+    out = _repeated("runs", [wire.run_to_json(r) for r in page])
     if page.token:
         out["next_page_token"] = page.token
     return out
@@ -199,6 +208,8 @@ def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 @route("/runs/log-metric", "POST")
 def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
+    if p.has("model_id"):  # MLflow 3: a metric of a logged model
+        return logged_models_api.log_model_metric(ctx, p)
     value = p._raw("value", True)
     ctx.service.log_metric(
         p.run_id(),
@@ -234,10 +245,10 @@ def delete_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 @route("/runs/log-batch", "POST")
 def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    metrics = [
-        wire.metric_from_json(m, f"metrics[{i}]")
-        for i, m in enumerate(p.objects("metrics", lambda d: d))
-    ]
+    raw = p.objects("metrics", lambda d: d)
+    if any(m.get("model_id") for m in raw):  # MLflow 3: metrics of logged models
+        return logged_models_api.log_batch_with_models(ctx, p, raw)
+    metrics = [wire.metric_from_json(m, f"metrics[{i}]") for i, m in enumerate(raw)]
     ctx.service.log_batch(
         p.run_id(),
         metrics,
@@ -250,9 +261,11 @@ def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 @route("/runs/log-inputs", "POST")
 def log_inputs(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.log_inputs(
-        p.string("run_id", required=True), p.objects("datasets", wire.dataset_input_from_json)
-    )
+    run_id = p.string("run_id", required=True)
+    ctx.service.log_inputs(run_id, p.objects("datasets", wire.dataset_input_from_json))
+    models = p.objects("models", wire.model_input_from_json)
+    if models:  # MLflow 3: logged models the run used
+        ctx.service.log_model_inputs(run_id, models)
     return {}
 
 
@@ -280,7 +293,7 @@ def get_metric_history(ctx: ServerContext, p: Params) -> dict[str, Any]:
         max_results=p.int32("max_results"),
         page_token=p.string("page_token"),
     )
-    out: dict[str, Any] = {"metrics": [wire.metric_to_json(m) for m in page]}
+    out = _repeated("metrics", [wire.metric_to_json(m) for m in page])
     if page.token:
         out["next_page_token"] = page.token
     return out
@@ -300,9 +313,12 @@ def get_metric_history_bulk_interval(ctx: ServerContext, p: Params) -> dict[str,
         raise InvalidParameterValue("start_step and end_step must be given together")
     if start is not None and end is not None and start > end:
         raise InvalidParameterValue(f"end_step ({end}) must be at least start_step ({start})")
-    max_results = p.int32("max_results") or 320
-    if not 0 < max_results <= 1000:
-        raise InvalidParameterValue(f"max_results must be between 1 and 1000, got {max_results}")
+    # MLflow's server: up to 2,500 points a run, 2,500 when max_results is not given.
+    max_results = p.int32("max_results") or BULK_INTERVAL_MAX_RESULTS
+    if not 0 < max_results <= BULK_INTERVAL_MAX_RESULTS:
+        raise InvalidParameterValue(
+            f"max_results must be between 1 and {BULK_INTERVAL_MAX_RESULTS}, got {max_results}"
+        )
     out = []
     for run_id in run_ids:
         points = [
@@ -312,7 +328,7 @@ def get_metric_history_bulk_interval(ctx: ServerContext, p: Params) -> dict[str,
         ]
         for m in _sample(points, max_results):
             out.append({**wire.metric_to_json(m), "run_id": run_id})
-    return {"metrics": out}
+    return _repeated("metrics", out)
 
 
 def _sample(points: list[Any], limit: int) -> list[Any]:
@@ -373,7 +389,8 @@ for _path in _REGISTRY_PATHS:
 
 # -- serving --------------------------------------------------------------------------------
 async def read_params(request: Request, limit: int) -> Params:
-    """The request's fields: the query string for GET, else the JSON body (at most ``limit``)."""
+    """The request's fields: the query string for GET, else the JSON body (at most ``limit``),
+    and the path's own parameters (``/logged-models/{model_id}``), which take precedence."""
     if request.method == "GET":
         data: dict[str, Any] = {}
         for key, value in request.query_params.multi_items():
@@ -382,17 +399,17 @@ async def read_params(request: Request, limit: int) -> Params:
                 data[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
             else:
                 data[key] = value
-        return Params(data, from_query=True)
+        return Params({**data, **request.path_params}, from_query=True)
     body = await read_body(request, limit)
     if not body.strip():
-        return Params({})
+        return Params(dict(request.path_params))
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Malformed JSON in request body: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The request body must be a JSON object, got {type(data).__name__}")
-    return Params(data)
+    return Params({**data, **request.path_params})
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -450,3 +467,6 @@ def mount(app: FastAPI, ctx: ServerContext) -> None:
             app.add_api_route(
                 "/api/2.11/mlflow" + path, endpoint, methods=list(methods), include_in_schema=False
             )
+
+
+from labtrack.server import logged_models_api  # noqa: E402  (registers its routes)

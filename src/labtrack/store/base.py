@@ -7,12 +7,18 @@ existence, uniqueness, param immutability and lifecycle state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from labtrack.entities import (
     DatasetInput,
     Experiment,
+    LoggedModel,
+    LoggedModelDatasetFilter,
+    LoggedModelInput,
+    LoggedModelMetric,
+    LoggedModelOrderBy,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
@@ -113,3 +119,52 @@ class TrackingStore(Protocol):
     ) -> PagedList[Run]: ...
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None: ...
+
+
+@runtime_checkable
+class LoggedModelStore(Protocol):
+    """MLflow 3 logged models: what SqlStore and RestStore add to :class:`TrackingStore`.
+
+    Model ids, names, tags and params arrive validated by the tracking service; a
+    missing (or deleted) model is ``ResourceDoesNotExist``.
+    """
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> LoggedModel: ...
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel: ...
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel: ...
+
+    def delete_logged_model(self, model_id: str) -> None: ...
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None: ...
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None: ...
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None: ...
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[LoggedModelDatasetFilter] = (),
+        max_results: int = 100,
+        order_by: Sequence[LoggedModelOrderBy] = (),
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]: ...
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None: ...
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None: ...
+
+    def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        """Log points to the run's history and link each to its model, all or nothing."""
+        ...

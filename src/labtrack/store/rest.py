@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from labtrack import _protocol as wire
@@ -20,6 +20,12 @@ from labtrack._gc import paused_gc
 from labtrack.entities import (
     DatasetInput,
     Experiment,
+    LoggedModel,
+    LoggedModelDatasetFilter,
+    LoggedModelInput,
+    LoggedModelMetric,
+    LoggedModelOrderBy,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
@@ -370,6 +376,151 @@ class RestStore:
             idempotent=True,
             json={"run_id": run_id, "datasets": [wire.dataset_input_to_json(d) for d in datasets]},
         )
+
+    # -- logged models (MLflow 3) ----------------------------------------------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> LoggedModel:
+        items = list((params or {}).items())
+        body: dict[str, Any] = {
+            "experiment_id": experiment_id,
+            "name": name,
+            "tags": _key_values((tags or {}).items()),
+            "params": _key_values(items[:MODEL_PARAMS_PER_REQUEST]),
+        }
+        if source_run_id:
+            body["source_run_id"] = source_run_id
+        if model_type:
+            body["model_type"] = model_type
+        model = wire.logged_model_from_json(self._call("POST", "logged-models", json=body)["model"])
+        if len(items) > MODEL_PARAMS_PER_REQUEST:
+            self.log_logged_model_params(model.model_id, dict(items[MODEL_PARAMS_PER_REQUEST:]))
+            model = self.get_logged_model(model.model_id)
+        return model
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        params = {"allow_deleted": "true"} if allow_deleted else None
+        data = self._call("GET", f"logged-models/{_segment(model_id)}", params=params)
+        return wire.logged_model_from_json(data["model"])
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        body = {"model_id": model_id, "status": wire.MODEL_STATUS_TO_JSON[status]}
+        data = self._call(
+            "PATCH", f"logged-models/{_segment(model_id)}", idempotent=True, json=body
+        )
+        return wire.logged_model_from_json(data["model"])
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self._call("DELETE", f"logged-models/{_segment(model_id)}", json={"model_id": model_id})
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        self._call(
+            "PATCH",
+            f"logged-models/{_segment(model_id)}/tags",
+            idempotent=True,
+            json={"model_id": model_id, "tags": _key_values(tags.items())},
+        )
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        from urllib.parse import quote
+
+        self._call("DELETE", f"logged-models/{_segment(model_id)}/tags/{quote(key, safe='/')}")
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        items = list(params.items())
+        for start in range(0, len(items), MODEL_PARAMS_PER_REQUEST):
+            self._call(
+                "POST",
+                f"logged-models/{_segment(model_id)}/params",
+                idempotent=True,  # params are immutable: sending the same ones again is a no-op
+                json={
+                    "model_id": model_id,
+                    "params": _key_values(items[start : start + MODEL_PARAMS_PER_REQUEST]),
+                },
+            )
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[LoggedModelDatasetFilter] = (),
+        max_results: int = 100,
+        order_by: Sequence[LoggedModelOrderBy] = (),
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        body: dict[str, Any] = {"experiment_ids": list(experiment_ids), "max_results": max_results}
+        if filter_string:
+            body["filter"] = filter_string
+        if datasets:
+            body["datasets"] = [
+                {"dataset_name": d.dataset_name, "dataset_digest": d.dataset_digest}
+                for d in datasets
+            ]
+        if order_by:
+            body["order_by"] = [
+                {
+                    "field_name": o.field_name,
+                    "ascending": o.ascending,
+                    "dataset_name": o.dataset_name,
+                    "dataset_digest": o.dataset_digest,
+                }
+                for o in order_by
+            ]
+        if page_token:
+            body["page_token"] = page_token
+        data = self._call("POST", "logged-models/search", idempotent=True, json=body)
+        return PagedList(
+            [wire.logged_model_from_json(m) for m in data.get("models", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        self._call(
+            "POST",
+            "runs/outputs",
+            idempotent=True,
+            json={"run_id": run_id, "models": [wire.model_output_to_json(m) for m in models]},
+        )
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        self._call(
+            "POST",
+            "runs/log-inputs",
+            idempotent=True,
+            json={"run_id": run_id, "models": [{"model_id": m.model_id} for m in models]},
+        )
+
+    def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        """log-batch requests whose metrics name their model (idempotent: points already
+        logged and linked are not stored again)."""
+        for start in range(0, max(len(metrics), 1), MAX_METRICS_PER_BATCH):
+            chunk = metrics[start : start + MAX_METRICS_PER_BATCH]
+            self._call(
+                "POST",
+                "runs/log-batch",
+                idempotent=True,
+                json={"run_id": run_id, "metrics": [wire.model_metric_to_json(m) for m in chunk]},
+            )
+
+
+MODEL_PARAMS_PER_REQUEST = 100  # MLflow's batch size for a logged model's params
+
+
+def _key_values(items: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"key": k, "value": v} for k, v in items]
+
+
+def _segment(model_id: str) -> str:
+    """A model id as one URL path segment."""
+    from urllib.parse import quote
+
+    return quote(model_id, safe="")
 
 
 def _columns(metrics: Sequence[Metric]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ names, lifecycle checks that need no storage). Stores below it only store.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -15,6 +16,13 @@ from labtrack._gc import paused_gc
 from labtrack.entities import (
     DatasetInput,
     Experiment,
+    LoggedModel,
+    LoggedModelDatasetFilter,
+    LoggedModelInput,
+    LoggedModelMetric,
+    LoggedModelOrderBy,
+    LoggedModelOutput,
+    LoggedModelStatus,
     Metric,
     PagedList,
     Param,
@@ -24,8 +32,8 @@ from labtrack.entities import (
     RunTag,
     ViewType,
 )
-from labtrack.errors import InvalidParameterValue
-from labtrack.store.base import TrackingStore
+from labtrack.errors import InvalidParameterValue, NotImplementedYet
+from labtrack.store.base import LoggedModelStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
 
 RUN_NAME_TAG = "mlflow.runName"
@@ -276,6 +284,238 @@ class TrackingService:
             _as_list(order_by),
             page_token,
         )
+
+    # -- logged models (MLflow 3) --------------------------------------------------------
+    @property
+    def _models(self) -> LoggedModelStore:
+        if not isinstance(self.store, LoggedModelStore):
+            raise NotImplementedYet(f"{type(self.store).__name__} does not store logged models")
+        return self.store
+
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str | None = None,
+        *,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> LoggedModel:
+        """A new PENDING model in an active experiment; a name is generated when not given."""
+        experiment_id = v.validate_experiment_id(experiment_id)
+        name = generate_run_name() if name is None else _model_name(name)
+        if source_run_id is not None:
+            source_run_id = _source_run_id(source_run_id)
+        if model_type is not None:
+            model_type = _bounded(model_type, "model_type", MAX_MODEL_TYPE_LENGTH)
+        return self._models.create_logged_model(
+            experiment_id,
+            name,
+            source_run_id or None,
+            model_type or None,
+            self._model_tags(tags or {}),
+            self._model_params(params or {}),
+        )
+
+    def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
+        return self._models.get_logged_model(_model_id(model_id), allow_deleted)
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        """Mark a model's files complete (READY) or failed (FAILED)."""
+        if status not in LoggedModelStatus.FINAL:
+            raise InvalidParameterValue(
+                f"Invalid status {status!r} to finalize a logged model with: "
+                f"expected {' or '.join(LoggedModelStatus.FINAL)}"
+            )
+        return self._models.finalize_logged_model(_model_id(model_id), status)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        self._models.delete_logged_model(_model_id(model_id))
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None:
+        checked = self._model_tags(tags)
+        self._models.set_logged_model_tags(_model_id(model_id), checked)
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        self._models.delete_logged_model_tag(
+            _model_id(model_id), v.validate_key(key, "Logged model tag")
+        )
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, Any]) -> None:
+        checked = self._model_params(params)
+        self._models.log_logged_model_params(_model_id(model_id), checked)
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[LoggedModelDatasetFilter | Mapping[str, Any]] | None = None,
+        max_results: int = 100,
+        order_by: Sequence[LoggedModelOrderBy | Mapping[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        """Active models of the experiments matching ``filter_string`` (MLflow's grammar;
+        see ``_logged_models.LOGGED_MODEL_SCHEMA``). ``datasets`` and ``order_by`` items
+        are entities or MLflow's dicts (``{"field_name": "metrics.acc", "ascending": False}``).
+        """
+        if isinstance(experiment_ids, str):
+            experiment_ids = [experiment_ids]
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        max_results = v.validate_max_results(
+            max_results, MAX_RESULTS_SEARCH_LOGGED_MODELS, "search_logged_models"
+        )
+        if filter_string is not None and not isinstance(filter_string, str):
+            raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
+        return self._models.search_logged_models(
+            ids,
+            filter_string or None,
+            [_dataset_filter(d) for d in datasets or ()],
+            max_results,
+            [_model_order_by(o) for o in order_by or ()],
+            page_token,
+        )
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models as outputs of a run, each at a step."""
+        checked = [LoggedModelOutput(_model_id(m.model_id), _step(m.step)) for m in models]
+        self._models.log_outputs(v.validate_run_id(run_id), checked)
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        """Record logged models as inputs of a run (e.g. models it evaluated)."""
+        checked = [LoggedModelInput(_model_id(m.model_id)) for m in models]
+        self._models.log_model_inputs(v.validate_run_id(run_id), checked)
+
+    def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        """Log metric points to a run, each linked to a logged model (and a dataset)."""
+        self._models.log_model_metrics(
+            v.validate_run_id(run_id),
+            [_model_metric(m, f"metrics[{i}]") for i, m in enumerate(metrics)],
+        )
+
+    def _model_tags(self, tags: Mapping[str, Any]) -> dict[str, str]:
+        if not isinstance(tags, Mapping):
+            raise InvalidParameterValue(f"Invalid logged model tags {tags!r}: expected a mapping")
+        checked = {}
+        for key, value in tags.items():
+            key = v.validate_key(key, "Logged model tag")
+            checked[key] = _bounded(
+                value if isinstance(value, str) else str(value),
+                f"value of tag {key!r}",
+                MAX_MODEL_TAG_VALUE_LENGTH,
+            )
+        return checked
+
+    def _model_params(self, params: Mapping[str, Any]) -> dict[str, str]:
+        if not isinstance(params, Mapping):
+            raise InvalidParameterValue(
+                f"Invalid logged model params {params!r}: expected a mapping"
+            )
+        checked = (v.validate_param(k, val, truncate=self.truncate) for k, val in params.items())
+        return {p.key: p.value for p in checked}
+
+
+MAX_MODEL_NAME_LENGTH = 500
+MAX_MODEL_TYPE_LENGTH = 500
+MAX_MODEL_TAG_VALUE_LENGTH = 100_000
+MAX_RESULTS_SEARCH_LOGGED_MODELS = 50_000
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][\w\-]{0,35}$")
+_MODEL_NAME_FORBIDDEN = ("/", ":", ".", "%", '"', "'")
+
+
+def _model_id(model_id: Any) -> str:
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
+        raise InvalidParameterValue(f"Invalid logged model ID {model_id!r}")
+    return model_id
+
+
+def _model_name(name: Any) -> str:
+    """MLflow's rule: a non-empty name without / : . % or quotes."""
+    if not isinstance(name, str) or not name or any(c in name for c in _MODEL_NAME_FORBIDDEN):
+        raise InvalidParameterValue(
+            f"Invalid model name ({name!r}) provided. Model name must be a non-empty string "
+            f"and cannot contain the following characters: {_MODEL_NAME_FORBIDDEN}"
+        )
+    return _bounded(name, "model name", MAX_MODEL_NAME_LENGTH)
+
+
+def _source_run_id(run_id: Any) -> str:
+    run_id = v.validate_run_id(run_id)
+    if len(run_id) > 32:
+        raise InvalidParameterValue(f"Invalid source run ID {run_id!r}: at most 32 characters")
+    return run_id
+
+
+def _step(step: Any) -> int:
+    if isinstance(step, bool) or not isinstance(step, int) or not -(2**63) <= step < 2**63:
+        raise InvalidParameterValue(f"Invalid step {step!r}: it must be a 64-bit integer")
+    return step
+
+
+def _bounded(value: Any, what: str, limit: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidParameterValue(f"Invalid {what} {value!r}: it must be a string")
+    if len(value) > limit:
+        raise InvalidParameterValue(
+            f"Invalid {what}: {len(value)} characters long; the limit is {limit}"
+        )
+    return value
+
+
+def _optional_str(d: Mapping[str, Any], field: str) -> str | None:
+    value = d.get(field)
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameterValue(f"Invalid {field} {value!r}: it must be a string")
+    return value or None
+
+
+def _dataset_filter(d: LoggedModelDatasetFilter | Mapping[str, Any]) -> LoggedModelDatasetFilter:
+    if isinstance(d, Mapping):
+        name = _optional_str(d, "dataset_name")
+        d = LoggedModelDatasetFilter(name or "", _optional_str(d, "dataset_digest"))
+    if not isinstance(d, LoggedModelDatasetFilter) or not d.dataset_name:
+        raise InvalidParameterValue("`dataset_name` in the `datasets` clause must be specified.")
+    return d
+
+
+def _model_order_by(o: LoggedModelOrderBy | Mapping[str, Any]) -> LoggedModelOrderBy:
+    if isinstance(o, Mapping):
+        ascending = o.get("ascending", True)
+        if not isinstance(ascending, bool):
+            raise InvalidParameterValue(f"Invalid ascending {ascending!r}: expected true or false")
+        o = LoggedModelOrderBy(
+            _optional_str(o, "field_name") or "",
+            ascending,
+            _optional_str(o, "dataset_name"),
+            _optional_str(o, "dataset_digest"),
+        )
+    if not isinstance(o, LoggedModelOrderBy) or not o.field_name:
+        raise InvalidParameterValue(f"Invalid order_by {o!r}: field_name must be given")
+    if o.dataset_digest and not o.dataset_name:
+        raise InvalidParameterValue(
+            f"Invalid order_by {o.field_name!r}: dataset_digest is given without dataset_name"
+        )
+    return o
+
+
+def _model_metric(m: LoggedModelMetric, path: str) -> LoggedModelMetric:
+    point = v.validate_metric(m.key, m.value, m.timestamp, m.step, path=path)
+    if (m.dataset_name is None) != (m.dataset_digest is None):
+        raise InvalidParameterValue(
+            f"Both dataset_name and dataset_digest must be provided if one is provided ({path})"
+        )
+    if m.dataset_name is not None:
+        _bounded(m.dataset_name, "dataset_name", v.MAX_DATASET_NAME_SIZE)
+        _bounded(m.dataset_digest, "dataset_digest", v.MAX_DATASET_DIGEST_SIZE)
+    return LoggedModelMetric(
+        key=point.key,
+        value=point.value,
+        timestamp=point.timestamp,
+        step=point.step,
+        model_id=_model_id(m.model_id),
+        dataset_name=m.dataset_name,
+        dataset_digest=m.dataset_digest,
+    )
 
 
 def _as_list(order_by: Sequence[str] | str | None) -> list[str] | None:

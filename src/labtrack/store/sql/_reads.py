@@ -17,8 +17,10 @@ from labtrack.entities import (
     RunData,
     RunInfo,
     RunInputs,
+    RunOutputs,
 )
 from labtrack.store.sql import schema as s
+from labtrack.store.sql._logged_models import load_run_models
 from labtrack.store.sql._writes import ValueCodec, chunks
 
 if TYPE_CHECKING:
@@ -88,6 +90,7 @@ def load_runs(conn: Connection, rows: Sequence[Any], codec: ValueCodec) -> list[
                 key, decode(latest), step, ts, decode(mn), decode(mx), count
             )
         _load_inputs(conn, part, inputs)
+    model_inputs, model_outputs = load_run_models(conn, pks)
     return [
         Run(
             info=run_info(row),
@@ -97,7 +100,8 @@ def load_runs(conn: Connection, rows: Sequence[Any], codec: ValueCodec) -> list[
                 tags=tags[row.id],
                 metric_summaries=summaries[row.id],
             ),
-            inputs=RunInputs(tuple(inputs[row.id])),
+            inputs=RunInputs(tuple(inputs[row.id]), model_inputs.get(row.id, ())),
+            outputs=RunOutputs(model_outputs.get(row.id, ())),
         )
         for row in rows
     ]

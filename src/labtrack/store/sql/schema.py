@@ -213,3 +213,104 @@ applied_requests = Table(
     Index(None, "created_time"),
     **_MYSQL,
 )
+
+# -- logged models (MLflow 3) -----------------------------------------------------------------
+# A model is an entity of its own (``models:/m-<32 hex>``), created PENDING and finalized
+# READY or FAILED once its files are uploaded. Like runs it has a small integer key
+# (``logged_models.id``) that the rows hanging off it reference as ``logged_model_id``.
+logged_models = Table(
+    "logged_models",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model_id", String(36), nullable=False),
+    Column(
+        "experiment_id",
+        Id,
+        ForeignKey("experiments.experiment_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(500), nullable=False),
+    Column("artifact_location", String(2000), nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("status_message", Text),
+    Column("model_type", String(500)),
+    Column("source_run_id", String(32)),
+    Column("lifecycle_stage", String(20), nullable=False),
+    UniqueConstraint("model_id"),
+    Index(None, "experiment_id", "lifecycle_stage", "creation_time"),
+    Index(None, "source_run_id"),
+    **_MYSQL,
+)
+
+logged_model_tags = Table(
+    "logged_model_tags",
+    metadata,
+    Column(
+        "logged_model_id", Id, ForeignKey("logged_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", LongText, nullable=False),
+    PrimaryKeyConstraint("logged_model_id", "key"),
+    **_MYSQL,
+)
+
+logged_model_params = Table(
+    "logged_model_params",
+    metadata,
+    Column(
+        "logged_model_id", Id, ForeignKey("logged_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", Text, nullable=False),
+    PrimaryKeyConstraint("logged_model_id", "key"),
+    **_MYSQL,
+)
+
+# Metric points of runs linked to a model (MLflow 3 metrics may name a model_id and the
+# dataset they were measured on). The same points are also in their run's history.
+logged_model_metrics = Table(
+    "logged_model_metrics",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "logged_model_id", Id, ForeignKey("logged_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Double),
+    Column("dataset_name", String(500)),
+    Column("dataset_digest", String(36)),
+    Index(None, "logged_model_id", "key"),
+    Index(None, "run_id"),
+    **_MYSQL,
+)
+
+# Models a run produced (at a step) and models a run used.
+run_model_outputs = Table(
+    "run_model_outputs",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "logged_model_id", Id, ForeignKey("logged_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("step", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "logged_model_id", "step"),
+    Index(None, "logged_model_id"),
+    **_MYSQL,
+)
+
+run_model_inputs = Table(
+    "run_model_inputs",
+    metadata,
+    Column("run_id", Id, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column(
+        "logged_model_id", Id, ForeignKey("logged_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    PrimaryKeyConstraint("run_id", "logged_model_id"),
+    Index(None, "logged_model_id"),
+    **_MYSQL,
+)

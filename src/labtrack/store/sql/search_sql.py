@@ -127,8 +127,11 @@ class _RunFilterCompiler:
         value = c.value
         if isinstance(value, float) and math.isinf(value) and c.aggregate != "count":
             value = self.codec.encode(value)  # 1e999 parses as infinity; MySQL stores +-DBL_MAX
-        # NaN values are stored as NULL, so no comparison matches them, as in MLflow.
         cond = _compare(column, c.op, value, self.dialect)
+        if c.op == "!=":
+            # NaN is stored as NULL. As in IEEE arithmetic (and MLflow), NaN equals nothing
+            # and orders with nothing, so it matches "!=" and no other comparison.
+            cond = or_(cond, column.is_(None))
         return exists().where(ms.c.run_id == s.runs.c.id, ms.c.key == c.key, cond)
 
     def _keyed(self, table: Any, c: Comparison) -> ColumnElement[bool]:

@@ -7,7 +7,7 @@ import dataclasses
 import math
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -17,6 +17,12 @@ from labtrack.entities import (
     DatasetInput,
     Experiment,
     LifecycleStage,
+    LoggedModel,
+    LoggedModelDatasetFilter,
+    LoggedModelInput,
+    LoggedModelMetric,
+    LoggedModelOrderBy,
+    LoggedModelOutput,
     Metric,
     PagedList,
     Param,
@@ -33,7 +39,7 @@ from labtrack.errors import (
     ResourceDoesNotExist,
 )
 from labtrack.store._paging import decode_offset, encode_offset
-from labtrack.store.sql import _bulk, _reads, _writes
+from labtrack.store.sql import _bulk, _logged_models, _reads, _writes
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
@@ -611,6 +617,89 @@ class SqlStore:
                     insert(s.input_tags),
                     [{"input_id": input_pk, "key": t.key, "value": t.value} for t in item.tags],
                 )
+
+    # -- logged models (MLflow 3; the work is in _logged_models.py) ---------------------
+    def create_logged_model(
+        self,
+        experiment_id: str,
+        name: str,
+        source_run_id: str | None = None,
+        model_type: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> LoggedModel:
+        with self._write() as conn:
+            experiment = self._active_experiment(conn, experiment_id)
+            return _logged_models.create(
+                conn,
+                experiment,
+                name,
+                source_run_id,
+                model_type,
+                tags or {},
+                params or {},
+                now_ms(),
+            )
+
+    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> LoggedModel:
+        with self._read() as conn:
+            row = _logged_models.model_row(conn, model_id, allow_deleted=allow_deleted)
+            return _logged_models.load(conn, [row], self._codec)[0]
+
+    def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
+        with self._write() as conn:
+            _logged_models.finalize(conn, model_id, status, now_ms())
+        return self.get_logged_model(model_id)
+
+    def delete_logged_model(self, model_id: str) -> None:
+        with self._write() as conn:
+            _logged_models.delete_model(conn, model_id, now_ms())
+
+    def set_logged_model_tags(self, model_id: str, tags: Mapping[str, str]) -> None:
+        self._write_retrying(_logged_models.set_tags, model_id, tags, now_ms())
+
+    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
+        with self._write() as conn:
+            _logged_models.delete_tag(conn, model_id, key, now_ms())
+
+    def log_logged_model_params(self, model_id: str, params: Mapping[str, str]) -> None:
+        self._write_retrying(_logged_models.log_params, model_id, params, now_ms())
+
+    def search_logged_models(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        datasets: Sequence[LoggedModelDatasetFilter] = (),
+        max_results: int = 100,
+        order_by: Sequence[LoggedModelOrderBy] = (),
+        page_token: str | None = None,
+    ) -> PagedList[LoggedModel]:
+        offset = decode_offset(page_token)
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        if not pks:
+            return PagedList([], None)
+        query = _logged_models.search_query(pks, filter_string, datasets, order_by, self._codec)
+        with self._read() as conn:
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            found = _logged_models.load(conn, rows[:max_results], self._codec)
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return PagedList(found, token)
+
+    def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
+        """Record logged models as outputs of a run (at a step)."""
+        self._write_to_run(run_id, _logged_models.log_outputs, models)
+
+    def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
+        """Record logged models as inputs of a run."""
+        self._write_to_run(run_id, _logged_models.log_inputs, models)
+
+    def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
+        """Log metric points to a run and link each to its logged model, atomically."""
+        self._write_to_run(run_id, _logged_models.log_metrics, metrics, self._codec)
+
+    def _write_to_run(self, run_id: str, fn: Any, *args: Any) -> None:
+        """``fn(conn, run_key, *args)`` in a write transaction, on an active run."""
+        self._write_retrying(lambda conn: fn(conn, self._active_run_row(conn, run_id).id, *args))
 
     # -- housekeeping -----------------------------------------------------------------
     def count_metric_points(self, run_id: str | None = None) -> int:

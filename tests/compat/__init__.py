@@ -1,0 +1,1 @@
+"""MLflow compatibility suite: the real ``mlflow`` client against ``labtrack server``."""

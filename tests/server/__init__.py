@@ -1,0 +1,1 @@
+"""Tests of the tracking server (HTTP API, artifact proxy, logged models)."""
