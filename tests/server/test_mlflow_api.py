@@ -273,9 +273,18 @@ def test_oversized_body_is_refused_before_it_is_read(server: str) -> None:
             f"POST {API}/experiments/create HTTP/1.1\r\nHost: x\r\n"
             f"Content-Type: application/json\r\nContent-Length: {10**12}\r\n\r\n{{}}".encode()
         )
-        reply = sock.recv(65536).decode()
-    head, _, body = reply.partition("\r\n\r\n")
-    assert head.startswith("HTTP/1.1 413")
+        reply = b""
+        while b"\r\n\r\n" not in reply:
+            reply += sock.recv(65536)
+        head, _, body = reply.partition(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        while len(body) < length:
+            body += sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413")
     assert json.loads(body)["error_code"] == "INVALID_PARAMETER_VALUE"
 
 

@@ -26,19 +26,6 @@ from labtrack.store.sql._writes import ValueCodec, chunks
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-RUN_COLUMNS = (
-    s.runs.c.id,
-    s.runs.c.run_uuid,
-    s.runs.c.experiment_id,
-    s.runs.c.name,
-    s.runs.c.user_id,
-    s.runs.c.status,
-    s.runs.c.start_time,
-    s.runs.c.end_time,
-    s.runs.c.artifact_uri,
-    s.runs.c.lifecycle_stage,
-)
-
 
 def run_info(row: Any) -> RunInfo:
     return RunInfo(

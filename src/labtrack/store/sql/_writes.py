@@ -10,11 +10,12 @@ import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from labtrack._gc import paused_gc
 from labtrack.entities import Metric, Param, RunTag, is_latest
 from labtrack.errors import InvalidParameterValue
+from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql._bulk import insert_metric_rows
 
@@ -66,11 +67,7 @@ def write_params(conn: Connection, run_pk: int, run_id: str, params: Sequence[Pa
     existing: dict[str, str] = {}
     for keys in chunks(list(wanted)):
         existing.update(
-            conn.execute(
-                select(s.params.c.key, s.params.c.value).where(
-                    s.params.c.run_id == run_pk, s.params.c.key.in_(keys)
-                )
-            ).all()
+            conn.execute(st.PARAMS_OF_RUN, {"run_pk": run_pk, "keys": list(keys)}).all()
         )
     for key, value in wanted.items():
         old = existing.get(key)
@@ -84,42 +81,28 @@ def write_params(conn: Connection, run_pk: int, run_id: str, params: Sequence[Pa
         {"run_id": run_pk, "key": k, "value": v} for k, v in wanted.items() if k not in existing
     ]
     if new_rows:
-        conn.execute(insert(s.params), new_rows)
+        conn.execute(st.INSERT_PARAMS, new_rows)
 
 
 def write_tags(conn: Connection, run_pk: int, tags: Sequence[RunTag]) -> None:
     wanted = {t.key: t.value for t in tags}  # the last value of a key wins, as when set in order
     existing: dict[str, str] = {}
     for keys in chunks(list(wanted)):
-        existing.update(
-            conn.execute(
-                select(s.tags.c.key, s.tags.c.value).where(
-                    s.tags.c.run_id == run_pk, s.tags.c.key.in_(keys)
-                )
-            ).all()
-        )
+        existing.update(conn.execute(st.TAGS_OF_RUN, {"run_pk": run_pk, "keys": list(keys)}).all())
     new_rows = [
         {"run_id": run_pk, "key": k, "value": v} for k, v in wanted.items() if k not in existing
     ]
     if new_rows:
-        conn.execute(insert(s.tags), new_rows)
+        conn.execute(st.INSERT_TAGS, new_rows)
     for key, value in wanted.items():
         if key in existing and existing[key] != value:
-            conn.execute(
-                update(s.tags)
-                .where(s.tags.c.run_id == run_pk, s.tags.c.key == key)
-                .values(value=value)
-            )
+            conn.execute(st.UPDATE_TAG, {"run_pk": run_pk, "tag_key": key, "value": value})
     # Two tags mirror run columns, as in MLflow: renaming by tag renames the run.
     if RUN_NAME_TAG in wanted:
-        conn.execute(
-            update(s.runs).where(s.runs.c.id == run_pk).values(name=wanted[RUN_NAME_TAG][:250])
-        )
+        conn.execute(st.UPDATE_RUN, {"run_pk": run_pk, "name": wanted[RUN_NAME_TAG][:250]})
     if PARENT_RUN_TAG in wanted:
         conn.execute(
-            update(s.runs)
-            .where(s.runs.c.id == run_pk)
-            .values(parent_run_uuid=wanted[PARENT_RUN_TAG][:32])
+            st.UPDATE_RUN, {"run_pk": run_pk, "parent_run_uuid": wanted[PARENT_RUN_TAG][:32]}
         )
 
 
@@ -197,24 +180,14 @@ def _update_summaries(
     by_key: dict[str, list[tuple[int, int, float]]],
     codec: ValueCodec,
 ) -> dict[str, int]:
-    ms = s.metric_series
     decode = codec.decode
-    lock = conn.dialect.name != "sqlite"  # SQLite writers already hold the database lock
+    query = st.SERIES_OF_RUN if conn.dialect.name == "sqlite" else st.SERIES_OF_RUN_LOCKED
+    # (SQLite writers already hold the database lock; elsewhere the rows are locked.)
     existing: dict[str, tuple[int, _Summary]] = {}
     for keys in chunks(list(by_key)):
-        query = select(
-            ms.c.id,
-            ms.c.key,
-            ms.c.latest_step,
-            ms.c.latest_timestamp,
-            ms.c.latest_value,
-            ms.c.min_value,
-            ms.c.max_value,
-            ms.c.count,
-        ).where(ms.c.run_id == run_pk, ms.c.key.in_(keys))
-        if lock:
-            query = query.with_for_update()
-        for sid, key, step, ts, latest, mn, mx, count in conn.execute(query):
+        for sid, key, step, ts, latest, mn, mx, count in conn.execute(
+            query, {"run_pk": run_pk, "keys": list(keys)}
+        ):
             summary = _Summary((step, ts, decode(latest)), decode(mn), decode(mx), count)
             existing[key] = (sid, summary)
 
@@ -224,11 +197,10 @@ def _update_summaries(
         if key in existing:
             sid, summary = existing[key]
             summary.merge(batch)
-            conn.execute(update(ms).where(ms.c.id == sid).values(**_summary_row(summary, codec)))
+            conn.execute(st.UPDATE_SERIES, {"series_pk": sid, **_summary_row(summary, codec)})
         else:
             values = {"run_id": run_pk, "key": key, **_summary_row(batch, codec)}
-            result = conn.execute(insert(ms).values(**values))
-            sid = result.inserted_primary_key[0]  # type: ignore[index]
+            sid = conn.execute(st.INSERT_SERIES, values).inserted_primary_key[0]  # type: ignore[index]
         series_ids[key] = sid
     return series_ids
 

@@ -30,7 +30,7 @@ from labtrack.search import (
     parse_run_order_by,
 )
 from labtrack.store.sql import schema as s
-from labtrack.store.sql._reads import RUN_COLUMNS
+from labtrack.store.sql._statements import RUN_COLUMNS
 from labtrack.store.sql._writes import ValueCodec
 
 _RUN_ATTRIBUTES = {
@@ -183,7 +183,7 @@ def run_query(
     order_by: Sequence[str] | None,
     codec: ValueCodec,
 ) -> Any:
-    """A SELECT of run rows (``_reads.RUN_COLUMNS``), filtered and ordered; add offset/limit.
+    """A SELECT of run rows (``RUN_COLUMNS``), filtered and ordered; add offset/limit.
 
     As in MLflow, ties are broken by start time (newest first) and then run id.
     """

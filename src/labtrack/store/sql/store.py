@@ -40,6 +40,7 @@ from labtrack.errors import (
 )
 from labtrack.store._paging import decode_offset, encode_offset
 from labtrack.store.sql import _bulk, _logged_models, _reads, _writes
+from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
@@ -302,10 +303,7 @@ class SqlStore:
     def _active_experiment(self, conn: Connection, experiment_id: str) -> tuple[int, str]:
         """The key and artifact location of an active experiment."""
         pk = _experiment_pk(experiment_id)
-        e = s.experiments
-        row = conn.execute(
-            select(e.c.lifecycle_stage, e.c.artifact_location).where(e.c.experiment_id == pk)
-        ).first()
+        row = conn.execute(st.EXPERIMENT_STATE, {"experiment_pk": pk}).first()
         if row is None:
             raise ResourceDoesNotExist(f"No Experiment with id={experiment_id} exists")
         if row.lifecycle_stage != LifecycleStage.ACTIVE:
@@ -365,9 +363,9 @@ class SqlStore:
                 "artifact_uri": artifact_uri,
                 "parent_run_uuid": parent,
             }
-            run_pk = conn.execute(insert(s.runs).values(**values)).inserted_primary_key[0]  # type: ignore[index]
+            run_pk = conn.execute(st.INSERT_RUN, values).inserted_primary_key[0]  # type: ignore[index]
             conn.execute(
-                insert(s.tags),
+                st.INSERT_TAGS,
                 [{"run_id": run_pk, "key": k, "value": v} for k, v in tag_values.items()],
             )
         # A new run holds exactly what was just written: no need to read it back.
@@ -385,7 +383,7 @@ class SqlStore:
         return Run(info, RunData(tags=tag_values))
 
     def _run_row(self, conn: Connection, run_id: str) -> Any:
-        row = conn.execute(select(*_reads.RUN_COLUMNS).where(s.runs.c.run_uuid == run_id)).first()
+        row = conn.execute(st.RUN_BY_UUID, {"run_uuid": run_id}).first()
         if row is None:
             raise ResourceDoesNotExist(f"Run with id={run_id} not found")
         return row
@@ -421,7 +419,7 @@ class SqlStore:
                 values["name"] = run_name
                 _writes.write_tags(conn, row.id, [RunTag(_writes.RUN_NAME_TAG, run_name)])
             if values:
-                conn.execute(update(s.runs).where(s.runs.c.id == row.id).values(**values))
+                conn.execute(st.UPDATE_RUN, {"run_pk": row.id, **values})
             info = _reads.run_info(row)
         return dataclasses.replace(
             info,
