@@ -7,6 +7,7 @@ both); a test needing one is skipped, with that reason, when it is not.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 from collections.abc import Iterator
@@ -19,14 +20,19 @@ _ENV = {"postgresql": "LABTRACK_TEST_POSTGRES_URL", "mysql": "LABTRACK_TEST_MYSQ
 _server_dbs: dict[str, str] = {}
 
 
+def _session() -> str:
+    """Unique to this test session (shared by its xdist workers), so that two sessions on
+    one machine (a developer's and CI's) never use each other's databases."""
+    return os.environ.get("PYTEST_XDIST_TESTRUNUID", str(os.getpid()))[:10]
+
+
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
-def server_database_url(backend: str) -> str:
-    """A database of this worker's own on the PostgreSQL or MySQL server (skips if unset)."""
-    if backend in _server_dbs:
-        return _server_dbs[backend]
+def create_server_database(backend: str, purpose: str) -> str:
+    """A new, empty database of this session and worker on the PostgreSQL or MySQL server
+    (the test is skipped if that server's URL is unset); dropped when the process exits."""
     base = os.environ.get(_ENV[backend])
     if not base:
         pytest.skip(f"{_ENV[backend]} is not set: no {backend} server to test against")
@@ -35,19 +41,44 @@ def server_database_url(backend: str) -> str:
     from labtrack.store.sql.engine import normalize_db_url
 
     url = sqlalchemy.engine.make_url(normalize_db_url(base))
-    name = f"labtrack_test_{_worker()}"
+    name = f"lt_{purpose}_{_session()}_{_worker()}"
+    quoted = f'"{name}"' if backend == "postgresql" else f"`{name}`"
+    drop = f"DROP DATABASE IF EXISTS {quoted}" + (
+        " WITH (FORCE)" if backend == "postgresql" else ""
+    )
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        conn.exec_driver_sql(drop)
         if backend == "postgresql":
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f"CREATE DATABASE {quoted}")
         else:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
             conn.exec_driver_sql(
-                f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
             )
     admin.dispose()
-    _server_dbs[backend] = url.set(database=name).render_as_string(hide_password=False)
+
+    def _drop() -> None:
+        from labtrack.store.sql import engine as lt_engine
+
+        for engine in lt_engine._ENGINES.values():
+            engine.dispose()
+        cleanup = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        try:
+            with cleanup.connect() as conn:
+                conn.exec_driver_sql(drop)
+        except sqlalchemy.exc.SQLAlchemyError:
+            pass  # the server went away: nothing left to clean
+        finally:
+            cleanup.dispose()
+
+    atexit.register(_drop)
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def server_database_url(backend: str) -> str:
+    """This worker's database for the store tests (created once per session)."""
+    if backend not in _server_dbs:
+        _server_dbs[backend] = create_server_database(backend, "test")
     return _server_dbs[backend]
 
 

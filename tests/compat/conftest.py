@@ -68,23 +68,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # -- servers ---------------------------------------------------------------------------------
 def _postgres_database() -> str:
     """A database of this suite's own (not the store tests' one) on the PostgreSQL server."""
-    base = os.environ.get(POSTGRES_ENV)
-    if not base:
-        pytest.skip(f"{POSTGRES_ENV} is not set: no PostgreSQL server to test against")
-    import sqlalchemy
+    from databases import create_server_database
 
-    from labtrack.store.sql.engine import normalize_db_url
-
-    url = sqlalchemy.engine.make_url(normalize_db_url(base))
-    name = f"labtrack_compat_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    finally:
-        admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
+    return create_server_database("postgresql", "compat")
 
 
 @contextlib.contextmanager

@@ -13,14 +13,21 @@ import shutil
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["TEMP_PREFIX", "atomic_copy_file", "atomic_write_bytes", "atomic_write_stream"]
+__all__ = [
+    "TEMP_PREFIX",
+    "atomic_copy_file",
+    "atomic_write_bytes",
+    "atomic_write_stream",
+    "create_temp_file",
+]
 
 TEMP_PREFIX = ".labtrack-tmp-"
 _CHUNK = 1024 * 1024
 
 
-def _new_temp(directory: str) -> str:
-    """Create an empty, exclusively-owned temp file in ``directory`` and return its path.
+def create_temp_file(directory: str, prefix: str = TEMP_PREFIX) -> tuple[str, BinaryIO]:
+    """A new, exclusively created file in ``directory`` (never through a symlink), open
+    for writing, and its path.
 
     Created with mode 0o666 so the process umask applies, as for any ordinary
     file (``tempfile.mkstemp`` would leave the artifact 0o600).
@@ -28,13 +35,19 @@ def _new_temp(directory: str) -> str:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0)
     while True:
-        path = os.path.join(directory, f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+        path = os.path.join(directory, f"{prefix}{secrets.token_hex(8)}")
         try:
             fd = os.open(path, flags, 0o666)
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
-        os.close(fd)
-        return path
+        return path, os.fdopen(fd, "wb")
+
+
+def _new_temp(directory: str) -> str:
+    """Create an empty temp file in ``directory`` and return its path."""
+    path, f = create_temp_file(directory)
+    f.close()
+    return path
 
 
 def _atomic(target: str, fill: Callable[[str], None]) -> None:

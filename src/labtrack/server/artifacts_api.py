@@ -80,7 +80,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from labtrack import _protocol as wire
 from labtrack.artifacts import get_artifact_repository, normalize_artifact_path
-from labtrack.artifacts._atomic import TEMP_PREFIX
+from labtrack.artifacts._atomic import TEMP_PREFIX, create_temp_file
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.artifacts.local import LocalArtifactRepository
 from labtrack.entities import FileInfo
@@ -287,19 +287,6 @@ async def _receive_body(request: Request, out: BinaryIO, path: str, digest: Any 
             "announced by Content-Length"
         )
     return total
-
-
-def _create_temp(directory: str, prefix: str) -> tuple[str, BinaryIO]:
-    """A new, exclusively created file in ``directory``, open for writing."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    flags |= getattr(os, "O_NOFOLLOW", 0)
-    while True:
-        path = os.path.join(directory, f"{prefix}{secrets.token_hex(8)}")
-        try:
-            fd = os.open(path, flags, 0o666)
-        except FileExistsError:  # pragma: no cover - 64 random bits
-            continue
-        return path, os.fdopen(fd, "wb")
 
 
 def _unlink_quietly(path: str) -> None:
@@ -519,7 +506,7 @@ class _LocalStaging:
     # -- whole-file uploads
 
     def new_upload_file(self) -> tuple[str, BinaryIO]:
-        return _create_temp(self.directory(), "put-")
+        return create_temp_file(self.directory(), "put-")
 
     def commit(self, temp: str, path: str) -> None:
         """Move the complete upload ``temp`` to the artifact ``path`` in one step."""
@@ -573,7 +560,7 @@ class _LocalStaging:
                 f"Invalid part number {part_number} for multipart upload {upload_id!r}: "
                 f"expected 1..{meta['num_parts']}"
             )
-        return _create_temp(directory, "tmp-")
+        return create_temp_file(directory, "tmp-")
 
     def commit_part(self, upload_id: str, part_number: int, temp: str, etag: str) -> None:
         directory = self._upload_dir(upload_id)
@@ -663,7 +650,7 @@ def _remove_entry(path: str) -> None:
 
 def _write_atomically(target: str, fill: Callable[[BinaryIO], Any]) -> None:
     """Write ``target`` through a hidden temp file beside it, renamed into place when full."""
-    temp, out = _create_temp(os.path.dirname(target), TEMP_PREFIX)
+    temp, out = create_temp_file(os.path.dirname(target), TEMP_PREFIX)
     try:
         with out:
             fill(out)

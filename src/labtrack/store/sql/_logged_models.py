@@ -34,17 +34,16 @@ from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
 from labtrack.search import (
     NUMBER,
     STRING,
-    And,
     AttributeSpec,
     Comparison,
     EntitySpec,
     Node,
-    Or,
     SearchSchema,
     parse_filter,
 )
 from labtrack.store.sql import schema as s
 from labtrack.store.sql._writes import ValueCodec, chunks, write_metrics
+from labtrack.store.sql.search_sql import compile_tree
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -550,11 +549,7 @@ class _FilterCompiler:
         self.tested_metrics = False
 
     def compile(self, node: Node) -> ColumnElement[bool]:
-        if isinstance(node, And):
-            return and_(*(self.compile(n) for n in node.operands))
-        if isinstance(node, Or):
-            return or_(*(self.compile(n) for n in node.operands))
-        return getattr(self, f"_{node.entity}")(node)
+        return compile_tree(node, lambda c: getattr(self, f"_{c.entity}")(c))
 
     def metric_exists(self, *conditions: Any) -> ColumnElement[bool]:
         lmm = s.logged_model_metrics

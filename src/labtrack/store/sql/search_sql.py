@@ -10,7 +10,7 @@ NaN (stored as NULL) and missing values sort last in both directions.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, or_, select
@@ -109,17 +109,24 @@ def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bo
     raise InvalidParameterValue(f"Unsupported operator {op!r}")
 
 
+def compile_tree(
+    node: Node, leaf: Callable[[Comparison], ColumnElement[bool]]
+) -> ColumnElement[bool]:
+    """The AND/OR structure of a parsed filter as SQL, with ``leaf`` compiling comparisons."""
+    if isinstance(node, And):
+        return and_(*(compile_tree(n, leaf) for n in node.operands))
+    if isinstance(node, Or):
+        return or_(*(compile_tree(n, leaf) for n in node.operands))
+    return leaf(node)
+
+
 class _RunFilterCompiler:
     def __init__(self, codec: ValueCodec) -> None:
         self.dialect = codec.dialect
         self.codec = codec
 
     def compile(self, node: Node) -> ColumnElement[bool]:
-        if isinstance(node, And):
-            return and_(*(self.compile(n) for n in node.operands))
-        if isinstance(node, Or):
-            return or_(*(self.compile(n) for n in node.operands))
-        return getattr(self, f"_{node.entity}")(node)
+        return compile_tree(node, lambda c: getattr(self, f"_{c.entity}")(c))
 
     def _metric(self, c: Comparison) -> ColumnElement[bool]:
         ms = s.metric_series
@@ -232,11 +239,7 @@ def experiment_query(
     query = select(e).where(e.c.lifecycle_stage.in_(ViewType.stages(view_type)))
     node = parse_experiment_filter(filter_string)
 
-    def compile_node(n: Node) -> ColumnElement[bool]:
-        if isinstance(n, And):
-            return and_(*(compile_node(x) for x in n.operands))
-        if isinstance(n, Or):
-            return or_(*(compile_node(x) for x in n.operands))
+    def comparison(n: Comparison) -> ColumnElement[bool]:
         if n.entity == "tag":
             row = and_(et.c.experiment_id == e.c.experiment_id, et.c.key == n.key)
             if n.op == "IS NULL":
@@ -250,7 +253,7 @@ def experiment_query(
         return _compare(column, n.op, n.value, dialect)
 
     if node is not None:
-        query = query.where(compile_node(node))
+        query = query.where(compile_tree(node, comparison))
     ordering: list[Any] = []
     for item in parse_experiment_order_by(order_by):
         column = _EXPERIMENT_ATTRIBUTES.get(item.key)
