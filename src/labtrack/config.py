@@ -155,8 +155,8 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_NAME = {s.name: s for s in SETTINGS}
 
 
-def _config_file_path() -> Path | None:
-    explicit = os.environ.get("LABTRACK_CONFIG")
+def _config_file_path(environ: Mapping[str, str]) -> Path | None:
+    explicit = environ.get("LABTRACK_CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
@@ -207,7 +207,7 @@ class Settings:
 
     def _file(self) -> dict[str, Any]:
         if self._file_values is None:
-            path = _config_file_path()
+            path = _config_file_path(os.environ if self._environ is None else self._environ)
             self._file_values = _read_config_file(path) if path else {}
         return self._file_values
 
@@ -238,16 +238,6 @@ class Settings:
                 self._overrides.pop(name, None)
             else:
                 self._overrides[name] = _coerce(setting, value, "code")
-
-    def is_set(self, name: str) -> bool:
-        """True when the value comes from anywhere but the default."""
-        setting = _BY_NAME[name]
-        environ = os.environ if self._environ is None else self._environ
-        return (
-            name in self._overrides
-            or any(environ.get(var) for var in setting.env)
-            or name in self._file()
-        )
 
 
 settings = Settings()
