@@ -118,3 +118,44 @@ def test_eight_processes_share_one_sqlite_file(tmp_path: Path) -> None:
         assert run.info.status == "FINISHED"
         assert store.count_metric_points(run.info.run_id) == points
         assert run.data.metric_summaries["loss"].count == points
+
+
+def test_a_run_from_a_dirty_git_tree_keeps_its_diff(tmp_path: Path) -> None:
+    """The script's repository is recorded: commit, branch, dirty flag, and the diff."""
+    repo = tmp_path / "project"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    (repo / "train.py").write_text(
+        "import sys\nimport labtrack as lt\nlt.set_tracking_uri(sys.argv[1])\n"
+        "with lt.start_run() as run:\n    print(run.info.run_id)\n"
+    )
+    subprocess.run([*git, "add", "train.py"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    with (repo / "train.py").open("a") as f:
+        f.write("# tuning alpha\n")
+    uri = f"sqlite:///{tmp_path / 'git.db'}"
+    proc = subprocess.run(
+        [sys.executable, str(repo / "train.py"), uri],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LABTRACK_CAPTURE_GIT": "true"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.split()[0]
+    store = SqlStore(uri, "file:///unused")
+    tags = store.get_run(run_id).data.tags
+    assert tags["mlflow.source.git.commit"] == commit
+    assert tags["mlflow.source.git.branch"] == "main"
+    assert tags["mlflow.source.git.dirty"] == "true"
+    assert tags["mlflow.source.name"].endswith("train.py")
+    from labtrack.artifacts import get_artifact_repository
+
+    repo_artifacts = get_artifact_repository(store.get_run(run_id).info.artifact_uri)
+    with repo_artifacts.open("labtrack/git.diff") as f:
+        diff = f.read().decode()
+    assert "+# tuning alpha" in diff
