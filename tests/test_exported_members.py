@@ -48,6 +48,22 @@ PUBLIC = {
     "TrackingClient",
     "log_input",
     "data",
+    # model namespaces (submodules, imported on first use)
+    "models",
+    "pyfunc",
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    # model registry
+    "register_model",
+    "search_registered_models",
+    "search_model_versions",
+    "RegisteredModel",
+    "ModelVersion",
+    "ModelVersionStage",
+    "ModelVersionLineage",
+    "RegistryEvent",
+    "RegistryAction",
     # entities
     "Experiment",
     "Run",

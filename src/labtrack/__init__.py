@@ -57,6 +57,9 @@ _EXPORTS: dict[str, str] = {
             "flush",
             "ActiveRun",
             "log_input",
+            "register_model",
+            "search_registered_models",
+            "search_model_versions",
         ),
         _FLUENT,
     ),
@@ -81,6 +84,12 @@ _EXPORTS: dict[str, str] = {
             "DatasetInput",
             "InputTag",
             "FileInfo",
+            "RegisteredModel",
+            "ModelVersion",
+            "ModelVersionStage",
+            "ModelVersionLineage",
+            "RegistryEvent",
+            "RegistryAction",
         ),
         _ENTITIES,
     ),
@@ -98,7 +107,7 @@ _EXPORTS: dict[str, str] = {
     ),
 }
 
-_SUBMODULES = ("data",)
+_SUBMODULES = ("data", "models", "pyfunc", "sklearn", "xgboost", "lightgbm")
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
@@ -121,7 +130,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from labtrack import data
+    from labtrack import data, lightgbm, models, pyfunc, sklearn, xgboost
     from labtrack.entities import (
         Dataset,
         DatasetInput,
@@ -132,7 +141,13 @@ if TYPE_CHECKING:
         LifecycleStage,
         Metric,
         MetricSummary,
+        ModelVersion,
+        ModelVersionLineage,
+        ModelVersionStage,
         Param,
+        RegisteredModel,
+        RegistryAction,
+        RegistryEvent,
         Run,
         RunData,
         RunInfo,
@@ -176,8 +191,11 @@ if TYPE_CHECKING:
         log_params,
         log_table,
         log_text,
+        register_model,
         restore_experiment,
         search_experiments,
+        search_model_versions,
+        search_registered_models,
         search_runs,
         set_experiment,
         set_tag,

@@ -55,6 +55,20 @@ def auth_headers() -> dict[str, str]:
     return {}
 
 
+# Printable ASCII but "%" passes as is; anything else is percent-encoded (headers are ASCII).
+_USER_SAFE = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) != "%")
+
+
+def user_header() -> str:
+    """This client's user (as the ``mlflow.user`` tag has it), for the X-Labtrack-User header:
+    the server records who made registry changes from it."""
+    from urllib.parse import quote
+
+    from labtrack.tracking.context import _get_user
+
+    return quote(_get_user(), safe=_USER_SAFE)
+
+
 def _verify() -> bool | str:
     if (
         _env("LABTRACK_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_INSECURE_TLS") or ""
@@ -82,7 +96,11 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
-        headers = {"User-Agent": f"labtrack/{__version__}", **auth_headers()}
+        headers = {
+            "User-Agent": f"labtrack/{__version__}",
+            **auth_headers(),
+            "X-Labtrack-User": user_header(),
+        }
         self._client = httpx.Client(
             base_url=self.base_url,
             headers=headers,

@@ -26,7 +26,10 @@ from labtrack.entities import (
     LoggedModelStatus,
     Metric,
     MetricSummary,
+    ModelVersion,
     Param,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunData,
     RunInfo,
@@ -443,3 +446,120 @@ def model_input_from_json(d: Any) -> LoggedModelInput:
     if not isinstance(d, Mapping) or not isinstance(d.get("model_id"), str) or not d["model_id"]:
         raise InvalidParameterValue(f"Invalid model input {d!r}: expected {{'model_id': ...}}")
     return LoggedModelInput(d["model_id"])
+
+
+# -- model registry ---------------------------------------------------------------------
+def model_version_to_json(mv: ModelVersion) -> dict[str, Any]:
+    """MLflow's ``ModelVersion`` message (the version number as a string, as in MLflow)."""
+    out = _compact(
+        {
+            "name": mv.name,
+            "version": str(mv.version),
+            "creation_timestamp": mv.creation_timestamp,
+            "last_updated_timestamp": mv.last_updated_timestamp,
+            "user_id": mv.user_id,
+            "current_stage": mv.current_stage,
+            "description": mv.description,
+            "source": mv.source,
+            "run_id": mv.run_id,
+            "status": mv.status,
+            "status_message": mv.status_message,
+            "run_link": mv.run_link,
+            "model_id": mv.model_id,
+        }
+    )
+    if mv.tags:
+        out["tags"] = _key_values(mv.tags)
+    if mv.aliases:
+        out["aliases"] = list(mv.aliases)
+    return out
+
+
+def model_version_from_json(d: Mapping[str, Any]) -> ModelVersion:
+    return ModelVersion(
+        name=d["name"],
+        version=int_from_json(d["version"], "version"),
+        creation_timestamp=int_from_json(d.get("creation_timestamp", 0), "creation_timestamp"),
+        last_updated_timestamp=int_from_json(
+            d.get("last_updated_timestamp", 0), "last_updated_timestamp"
+        ),
+        source=d.get("source", ""),
+        current_stage=d.get("current_stage") or "None",
+        description=d.get("description") or None,
+        user_id=d.get("user_id") or None,
+        run_id=d.get("run_id") or None,
+        run_link=d.get("run_link") or None,
+        model_id=d.get("model_id") or None,
+        status=d.get("status") or "READY",
+        status_message=d.get("status_message") or None,
+        tags=_pairs(d.get("tags")),
+        aliases=tuple(d.get("aliases") or ()),
+    )
+
+
+def registered_model_to_json(rm: RegisteredModel) -> dict[str, Any]:
+    """MLflow's ``RegisteredModel`` message."""
+    out = _compact(
+        {
+            "name": rm.name,
+            "creation_timestamp": rm.creation_timestamp,
+            "last_updated_timestamp": rm.last_updated_timestamp,
+            "user_id": rm.user_id,
+            "description": rm.description,
+        }
+    )
+    if rm.latest_versions:
+        out["latest_versions"] = [model_version_to_json(v) for v in rm.latest_versions]
+    if rm.tags:
+        out["tags"] = _key_values(rm.tags)
+    if rm.aliases:
+        out["aliases"] = [{"alias": a, "version": str(v)} for a, v in rm.aliases.items()]
+    return out
+
+
+def registered_model_from_json(d: Mapping[str, Any]) -> RegisteredModel:
+    return RegisteredModel(
+        name=d["name"],
+        creation_timestamp=int_from_json(d.get("creation_timestamp", 0), "creation_timestamp"),
+        last_updated_timestamp=int_from_json(
+            d.get("last_updated_timestamp", 0), "last_updated_timestamp"
+        ),
+        description=d.get("description") or None,
+        user_id=d.get("user_id") or None,
+        latest_versions=tuple(model_version_from_json(v) for v in d.get("latest_versions") or ()),
+        tags=_pairs(d.get("tags")),
+        aliases={
+            a["alias"]: int_from_json(a["version"], "aliases.version")
+            for a in d.get("aliases") or ()
+        },
+    )
+
+
+def registry_event_to_json(e: RegistryEvent) -> dict[str, Any]:
+    """An event of the registry's log (labtrack's ``/api/2.0/labtrack/registry/events``)."""
+    return {
+        "event_id": e.event_id,
+        "timestamp": e.timestamp,
+        "user_id": e.user_id,
+        "action": e.action,
+        "name": e.name,
+        "version": e.version,
+        "from_value": e.from_value,
+        "to_value": e.to_value,
+        "details": dict(e.details),
+    }
+
+
+def registry_event_from_json(d: Mapping[str, Any]) -> RegistryEvent:
+    version = d.get("version")
+    return RegistryEvent(
+        event_id=int_from_json(d["event_id"], "event_id"),
+        timestamp=int_from_json(d["timestamp"], "timestamp"),
+        user_id=d.get("user_id", ""),
+        action=d["action"],
+        name=d["name"],
+        version=None if version is None else int_from_json(version, "version"),
+        from_value=d.get("from_value"),
+        to_value=d.get("to_value"),
+        details=dict(d.get("details") or {}),
+    )

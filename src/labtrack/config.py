@@ -129,6 +129,14 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
     ),
     Setting(
+        "trust_pickle",
+        False,
+        "Load models stored as pickle or cloudpickle (formats that run code when loaded) "
+        "without passing trust_pickle=True. Only for models from sources you trust.",
+        ("LABTRACK_TRUST_PICKLE",),
+        _parse_bool,
+    ),
+    Setting(
         "sqlite_busy_timeout",
         60.0,
         "Seconds a SQLite writer waits for another process's write to finish.",

@@ -320,3 +320,252 @@ class LoggedModelDatasetFilter:
 
     dataset_name: str
     dataset_digest: str | None = None
+
+
+# -- model registry ------------------------------------------------------------------
+class ModelVersionStage:
+    """The legacy stages of a model version (MLflow's; aliases are the modern way to promote).
+
+    Input is case-insensitive (``"production"``); stored and returned canonical
+    (``"Production"``). A new version is in stage ``"None"`` (the string).
+    """
+
+    NONE = "None"
+    STAGING = "Staging"
+    PRODUCTION = "Production"
+    ARCHIVED = "Archived"
+
+    ALL = (NONE, STAGING, PRODUCTION, ARCHIVED)
+    ACTIVE = (STAGING, PRODUCTION)
+    """The stages ``archive_existing_versions`` may be used with."""
+
+    @classmethod
+    def canonical(cls, stage: str) -> str:
+        """``stage`` spelled canonically; InvalidParameterValue for an unknown stage."""
+        found = None
+        if isinstance(stage, str):
+            found = {s.lower(): s for s in cls.ALL}.get(stage.lower())
+        if found is None:
+            from labtrack.errors import InvalidParameterValue
+
+            raise InvalidParameterValue(
+                f"Invalid Model Version stage: {stage}. Value must be one of {', '.join(cls.ALL)}."
+            )
+        return found
+
+
+class ModelVersionStatus:
+    """MLflow's registration states. labtrack versions are READY as soon as they exist."""
+
+    PENDING_REGISTRATION = "PENDING_REGISTRATION"
+    FAILED_REGISTRATION = "FAILED_REGISTRATION"
+    READY = "READY"
+
+    ALL = (PENDING_REGISTRATION, FAILED_REGISTRATION, READY)
+
+
+@dataclass(frozen=True)
+class RegisteredModelTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ModelVersionTag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class RegisteredModelAlias:
+    """A named pointer (``champion``) to one version of a registered model."""
+
+    alias: str
+    version: int
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a registered model: where its files are and what produced them.
+
+    ``version`` is an int (MLflow's REST client gives strings; labtrack accepts both
+    wherever a version is passed in). ``source`` is the location as registered;
+    ``get_model_version_download_uri`` gives the resolved location of the files.
+    """
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    source: str
+    current_stage: str = ModelVersionStage.NONE
+    description: str | None = None
+    user_id: str | None = None
+    run_id: str | None = None
+    run_link: str | None = None
+    model_id: str | None = None
+    status: str = ModelVersionStatus.READY
+    status_message: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<name>/<version>``: how to load this version."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model in the registry, with its newest version in each stage and its aliases."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    user_id: str | None = None
+    latest_versions: tuple[ModelVersion, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    """Alias -> version number."""
+
+
+class RegistryAction:
+    """What a :class:`RegistryEvent` records. ``from_value`` / ``to_value`` hold what changed."""
+
+    MODEL_CREATED = "model_created"
+    MODEL_RENAMED = "model_renamed"  # from old name to new name
+    MODEL_DESCRIPTION_UPDATED = "model_description_updated"  # from old to new description
+    MODEL_DELETED = "model_deleted"  # details: versions deleted with it
+    MODEL_TAG_SET = "model_tag_set"  # details: key; from old value (None: new tag) to new
+    MODEL_TAG_DELETED = "model_tag_deleted"  # details: key; from old value
+    VERSION_CREATED = "version_created"  # to the source; details: run_id, model_id...
+    VERSION_DESCRIPTION_UPDATED = "version_description_updated"
+    VERSION_DELETED = "version_deleted"  # from its stage; details: aliases removed with it
+    VERSION_TAG_SET = "version_tag_set"
+    VERSION_TAG_DELETED = "version_tag_deleted"
+    STAGE_TRANSITIONED = "stage_transitioned"  # from old stage to new stage
+    ALIAS_SET = "alias_set"  # details: alias; to the version
+    ALIAS_MOVED = "alias_moved"  # details: alias; from the old version to the new one
+    ALIAS_DELETED = "alias_deleted"  # details: alias; from the version it pointed to
+
+    ALL = (
+        MODEL_CREATED,
+        MODEL_RENAMED,
+        MODEL_DESCRIPTION_UPDATED,
+        MODEL_DELETED,
+        MODEL_TAG_SET,
+        MODEL_TAG_DELETED,
+        VERSION_CREATED,
+        VERSION_DESCRIPTION_UPDATED,
+        VERSION_DELETED,
+        VERSION_TAG_SET,
+        VERSION_TAG_DELETED,
+        STAGE_TRANSITIONED,
+        ALIAS_SET,
+        ALIAS_MOVED,
+        ALIAS_DELETED,
+    )
+
+
+@dataclass(frozen=True)
+class RegistryEvent:
+    """One change to the registry, from its append-only event log.
+
+    ``name`` is the registered model's name when the change was made (events of a
+    renamed model keep the old name; the ``model_renamed`` event links the two).
+    ``version`` is the version the change concerns, if any; ``timestamp`` is in
+    milliseconds since the epoch; ``user_id`` is who made the change ("unknown" when
+    a server could not tell).
+    """
+
+    event_id: int
+    timestamp: int
+    user_id: str
+    action: str
+    name: str
+    version: int | None = None
+    from_value: str | None = None
+    to_value: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelVersionLineage:
+    """Where a model version came from: the run that produced it (with its params,
+    metrics and tags), the logged model it was registered from, and the datasets the
+    run used. Each is None (or empty) when not recorded or no longer there."""
+
+    model_version: ModelVersion
+    run: Run | None = None
+    logged_model: LoggedModel | None = None
+    datasets: tuple[DatasetInput, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelUri:
+    """A parsed ``models:/`` URI. Exactly one way of naming a model is set:
+
+    - ``models:/m-<id>``: ``model_id`` (a logged model);
+    - ``models:/<name>/<version>``: ``name`` and ``version``;
+    - ``models:/<name>/<stage>``: ``name`` and ``stage`` (the newest version in it);
+    - ``models:/<name>@<alias>``: ``name`` and ``alias``;
+    - ``models:/<name>/latest``: only ``name`` (the newest version of all).
+    """
+
+    name: str | None = None
+    version: int | None = None
+    stage: str | None = None
+    alias: str | None = None
+    model_id: str | None = None
+
+    @classmethod
+    def parse(cls, uri: str) -> ModelUri:
+        from labtrack.errors import InvalidParameterValue
+
+        bad = InvalidParameterValue(
+            f"Not a proper models:/ URI: {uri}. Models URIs must be of the form "
+            "'models:/name/suffix' or 'models:/name@alias' where suffix is a version, stage, "
+            "or the string 'latest' and where alias is a registered model alias, or "
+            "'models:/<model_id>' for a logged model."
+        )
+        if (
+            not isinstance(uri, str)
+            or not uri.startswith("models:/")
+            or uri.startswith("models://")
+        ):
+            raise bad
+        parts = uri[len("models:/") :].split("/")
+        if len(parts) > 2 or not parts[0].strip():
+            raise bad
+        if len(parts) == 2:
+            name, suffix = parts
+            if not suffix.strip():
+                raise bad
+            if suffix.isascii() and suffix.isdigit():
+                return cls(name=name, version=int(suffix))
+            if suffix.lower() == "latest":
+                return cls(name=name)
+            return cls(name=name, stage=ModelVersionStage.canonical(suffix))
+        if "@" in parts[0]:
+            name, _, alias = parts[0].rpartition("@")
+            if not name or not alias.strip():
+                raise bad
+            return cls(name=name, alias=alias)
+        return cls(model_id=parts[0])
+
+
+def parse_runs_uri(uri: str) -> tuple[str, str]:
+    """``runs:/<run_id>/<path>`` as (run id, path within the run's artifacts; "" for the root)."""
+    from labtrack.errors import InvalidParameterValue
+
+    if not isinstance(uri, str) or not uri.startswith("runs:/") or uri.startswith("runs://"):
+        raise InvalidParameterValue(
+            f"Not a proper runs:/ URI: {uri!r}. Expected 'runs:/<run_id>/<path>'."
+        )
+    run_id, _, path = uri[len("runs:/") :].partition("/")
+    if not run_id:
+        raise InvalidParameterValue(
+            f"Not a proper runs:/ URI: {uri!r}. Expected 'runs:/<run_id>/<path>'."
+        )
+    return run_id, path.strip("/")

@@ -66,7 +66,9 @@ from labtrack.errors import InvalidParameterValue
 __all__ = [
     "AGGREGATES",
     "EXPERIMENT_SCHEMA",
+    "MODEL_VERSION_SCHEMA",
     "NUMBER",
+    "REGISTERED_MODEL_SCHEMA",
     "RUN_SCHEMA",
     "STRING",
     "And",
@@ -314,7 +316,59 @@ EXPERIMENT_SCHEMA = SearchSchema(
 )
 """Experiment search: ``search_experiments(filter_string=..., order_by=...)``."""
 
-_SCHEMAS = (RUN_SCHEMA, EXPERIMENT_SCHEMA)
+# The model registry (MLflow's SearchModelUtils / SearchModelVersionUtils, plus OR,
+# parentheses, IS [NOT] NULL on tags, and the attributes marked as labtrack's own below).
+_REGISTRY_TAGS = EntitySpec(
+    "tag", ("tags", "tag"), STRING, _STRING_OPS | _NULL_OPS, orderable=False
+)
+_REGISTRY_ATTRIBUTE_PREFIXES = ("attribute", "attributes", "attr")
+
+REGISTERED_MODEL_SCHEMA = SearchSchema(
+    name="registered model",
+    entities=(
+        EntitySpec(
+            "attribute",
+            _REGISTRY_ATTRIBUTE_PREFIXES,
+            attributes=(
+                AttributeSpec("name", STRING, _STRING_OPS | _LIST_OPS),
+                # labtrack: MLflow only orders by these; here they can be tested too.
+                AttributeSpec("creation_timestamp", NUMBER, _NUMERIC_OPS),
+                AttributeSpec(
+                    "last_updated_timestamp", NUMBER, _NUMERIC_OPS, aliases=("timestamp",)
+                ),
+            ),
+        ),
+        _REGISTRY_TAGS,
+    ),
+    bare_entity="attribute",
+)
+"""Registered model search: ``search_registered_models(filter_string=..., order_by=...)``."""
+
+MODEL_VERSION_SCHEMA = SearchSchema(
+    name="model version",
+    entities=(
+        EntitySpec(
+            "attribute",
+            _REGISTRY_ATTRIBUTE_PREFIXES,
+            attributes=(
+                AttributeSpec("name", STRING, _STRING_OPS | _LIST_OPS),
+                AttributeSpec("version_number", NUMBER, _NUMERIC_OPS),
+                AttributeSpec("run_id", STRING, _STRING_OPS | _LIST_OPS),
+                AttributeSpec("source_path", STRING, _STRING_OPS, orderable=False),
+                # labtrack: not searchable in MLflow.
+                AttributeSpec("current_stage", STRING, _STRING_OPS | _LIST_OPS),
+                AttributeSpec("model_id", STRING, _STRING_OPS | _LIST_OPS, orderable=False),
+                AttributeSpec("creation_timestamp", NUMBER, _NUMERIC_OPS),
+                AttributeSpec("last_updated_timestamp", NUMBER, _NUMERIC_OPS),
+            ),
+        ),
+        _REGISTRY_TAGS,
+    ),
+    bare_entity="attribute",
+)
+"""Model version search: ``search_model_versions(filter_string=..., order_by=...)``."""
+
+_SCHEMAS = (RUN_SCHEMA, EXPERIMENT_SCHEMA, REGISTERED_MODEL_SCHEMA, MODEL_VERSION_SCHEMA)
 
 
 # ---------------------------------------------------------------------- scanning

@@ -208,20 +208,19 @@ def test_writes_to_a_deleted_run(client: Any, experiment_id: str) -> None:
     assert "must be in the 'active' state" in info.value.message
 
 
-@pytest.mark.labtrack_only
 @pytest.mark.parametrize(
     "call",
     [
-        lambda c: c.create_registered_model("x"),
-        lambda c: c.get_registered_model("x"),
-        lambda c: c.search_registered_models(),
-        lambda c: c.get_model_version("x", "1"),
-        lambda c: c.create_model_version("x", "runs:/0123/model", run_id=None),
+        lambda c: c.get_registered_model("no-such-model"),
+        lambda c: c.get_model_version("no-such-model", "1"),
+        lambda c: c.create_model_version("no-such-model", "s3://bucket/model"),
+        lambda c: c.delete_registered_model("no-such-model"),
     ],
 )
-def test_registry_is_not_available_yet(client: Any, call: Any) -> None:
+def test_registry_errors(client: Any, call: Any) -> None:
+    """The model registry answers a missing model as MLflow does (see test_registry.py)."""
     with pytest.raises(MlflowException) as info:
         call(client)
-    assert info.value.error_code == "NOT_IMPLEMENTED"
-    assert info.value.get_http_status_code() == 501
-    assert "model registry is not available" in info.value.message
+    assert info.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    assert info.value.get_http_status_code() == 404
+    assert info.value.message.endswith("Registered Model with name=no-such-model not found")

@@ -203,7 +203,14 @@ def test_bulk_interval(http: httpx.Client, run_id: str) -> None:
             "INVALID_PARAMETER_VALUE",
             "status",
         ),
-        ("POST", "/registered-models/create", {"name": "m"}, 501, "NOT_IMPLEMENTED", "registry"),
+        (
+            "POST",
+            "/registered-models/create",
+            {"name": "a/b"},
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Names cannot contain '/' or ':'",
+        ),
         ("GET", "/no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND", "/no/such/endpoint"),
     ],
 )

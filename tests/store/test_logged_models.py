@@ -395,10 +395,18 @@ def test_migration_creates_exactly_the_schema(sql_store) -> None:  # type: ignor
     from sqlalchemy import text
 
     from labtrack.store.sql import schema as s
-    from labtrack.store.sql.migrate import upgrade
+    from labtrack.store.sql.migrate import HEAD_REVISION, upgrade
 
     engine = sql_store.engine
     added = (
+        # 0004 (the model registry): upgrading from 0002 creates these too
+        s.registry_events,
+        s.registered_model_aliases,
+        s.model_version_tags,
+        s.model_versions,
+        s.registered_model_tags,
+        s.registered_models,
+        # 0003
         s.run_model_inputs,
         s.run_model_outputs,
         s.logged_model_metrics,
@@ -416,7 +424,7 @@ def test_migration_creates_exactly_the_schema(sql_store) -> None:  # type: ignor
         with engine.begin() as conn:  # whatever happened, leave the database usable
             for table in reversed(added):
                 table.create(conn, checkfirst=True)
-            conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))
+            conn.execute(text(f"UPDATE alembic_version SET version_num = '{HEAD_REVISION}'"))
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         assert list(compare_metadata(context, s.metadata)) == []

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "experiments": "labtrack.cli.experiments:experiments",
     "runs": "labtrack.cli.runs:runs",
     "artifacts": "labtrack.cli.artifacts:artifacts",
+    "models": "labtrack.cli.models:models",
     "db": "labtrack.cli.db:db",
     "server": "labtrack.cli.server:server",
     "ui": "labtrack.cli.server:ui",

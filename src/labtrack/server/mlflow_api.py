@@ -18,11 +18,11 @@ from labtrack.errors import (
     BadRequest,
     InvalidParameterValue,
     LabtrackError,
-    NotImplementedYet,
     PayloadTooLarge,
     ResourceDoesNotExist,
 )
 from labtrack.server._params import Params
+from labtrack.tracking._registry_service import ACTING_USER
 from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE
 
 if TYPE_CHECKING:
@@ -66,7 +66,13 @@ def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     location = p.string("artifact_location")
     if location:
         ctx.check_artifact_location(location)
-    tags = {t.key: t.value for t in _tags(p)}
+    tags = {}
+    for i, tag in enumerate(_tags(p)):
+        if not isinstance(tag.key, str):  # a dict key must be hashable before validation
+            raise InvalidParameterValue(
+                f"Invalid value {tag.key!r} for parameter 'tags[{i}].key': expected a string"
+            )
+        tags[tag.key] = tag.value
     return {
         "experiment_id": ctx.service.create_experiment(
             p.string("name", required=True), location, tags
@@ -353,40 +359,6 @@ def list_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-# -- not yet available -----------------------------------------------------------------------
-_REGISTRY_PATHS = (
-    "/registered-models/create",
-    "/registered-models/rename",
-    "/registered-models/update",
-    "/registered-models/delete",
-    "/registered-models/get",
-    "/registered-models/search",
-    "/registered-models/get-latest-versions",
-    "/registered-models/set-tag",
-    "/registered-models/delete-tag",
-    "/registered-models/alias",
-    "/model-versions/create",
-    "/model-versions/update",
-    "/model-versions/transition-stage",
-    "/model-versions/delete",
-    "/model-versions/get",
-    "/model-versions/search",
-    "/model-versions/get-download-uri",
-    "/model-versions/set-tag",
-    "/model-versions/delete-tag",
-)
-
-
-def _registry_not_yet(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    raise NotImplementedYet(
-        "The model registry is not available in this version of the labtrack server yet"
-    )
-
-
-for _path in _REGISTRY_PATHS:
-    ROUTES.append((_path, ("GET", "POST", "PATCH", "DELETE"), _registry_not_yet))
-
-
 # -- serving --------------------------------------------------------------------------------
 async def read_params(request: Request, limit: int) -> Params:
     """The request's fields: the query string for GET, else the JSON body (at most ``limit``),
@@ -451,6 +423,9 @@ def mount(app: FastAPI, ctx: ServerContext) -> None:
 
         async def endpoint(request: Request) -> Response:
             params = await read_params(request, limit)
+            # Who the request acts for (recorded in the registry's event log); each request
+            # runs in a context of its own, which the handler's thread inherits.
+            ACTING_USER.set(registry_api.request_user(request))
             return JSONResponse(await run_in_threadpool(handler, ctx, params))
 
         endpoint.__name__ = handler.__name__
@@ -467,6 +442,8 @@ def mount(app: FastAPI, ctx: ServerContext) -> None:
             app.add_api_route(
                 "/api/2.11/mlflow" + path, endpoint, methods=list(methods), include_in_schema=False
             )
+    app.include_router(registry_api.events_router(ctx))
 
 
-from labtrack.server import logged_models_api  # noqa: E402  (registers its routes)
+# The other modules of the handler table (importing them registers their routes).
+from labtrack.server import logged_models_api, registry_api  # noqa: E402

@@ -20,8 +20,11 @@ from labtrack.entities import (
     LoggedModelOrderBy,
     LoggedModelOutput,
     Metric,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunInfo,
     RunTag,
@@ -167,4 +170,110 @@ class LoggedModelStore(Protocol):
 
     def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
         """Log points to the run's history and link each to its model, all or nothing."""
+        ...
+
+
+@runtime_checkable
+class RegistryStore(Protocol):
+    """The model registry: what SqlStore and RestStore add to :class:`TrackingStore`.
+
+    Names, versions (ints >= 1), stages (canonical), aliases and tags arrive validated by
+    the tracking service. Every change is recorded in the registry's event log in the
+    same transaction, as done by ``user``; a RestStore's server takes the user from the
+    request instead, so it ignores the argument.
+    """
+
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        description: str | None,
+        user: str,
+    ) -> RegisteredModel: ...
+
+    def get_registered_model(self, name: str) -> RegisteredModel: ...
+
+    def rename_registered_model(self, name: str, new_name: str, user: str) -> RegisteredModel: ...
+
+    def update_registered_model(
+        self, name: str, description: str | None, user: str
+    ) -> RegisteredModel: ...
+
+    def delete_registered_model(self, name: str, user: str) -> None: ...
+
+    def search_registered_models(
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[RegisteredModel]: ...
+
+    def get_latest_versions(
+        self, name: str, stages: Sequence[str] | None
+    ) -> list[ModelVersion]: ...
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, user: str) -> None: ...
+
+    def delete_registered_model_tag(self, name: str, key: str, user: str) -> None: ...
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        tags: Mapping[str, str],
+        run_link: str | None,
+        description: str | None,
+        model_id: str | None,
+        user: str,
+    ) -> ModelVersion: ...
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion: ...
+
+    def update_model_version(
+        self, name: str, version: int, description: str | None, user: str
+    ) -> ModelVersion: ...
+
+    def transition_model_version_stage(
+        self, name: str, version: int, stage: str, archive_existing_versions: bool, user: str
+    ) -> ModelVersion: ...
+
+    def delete_model_version(self, name: str, version: int, user: str) -> None: ...
+
+    def get_model_version_download_uri(self, name: str, version: int) -> str: ...
+
+    def search_model_versions(
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[ModelVersion]: ...
+
+    def set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, user: str
+    ) -> None: ...
+
+    def delete_model_version_tag(self, name: str, version: int, key: str, user: str) -> None: ...
+
+    def set_registered_model_alias(
+        self, name: str, alias: str, version: int, user: str
+    ) -> None: ...
+
+    def delete_registered_model_alias(self, name: str, alias: str, user: str) -> None: ...
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion: ...
+
+    def get_registry_events(
+        self,
+        name: str | None = None,
+        actions: Sequence[str] = (),
+        start_time: int | None = None,
+        end_time: int | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> PagedList[RegistryEvent]:
+        """Events oldest first; ``name`` follows the model's renames back (see the log's docs);
+        ``start_time`` is inclusive and ``end_time`` exclusive, in ms since the epoch."""
         ...

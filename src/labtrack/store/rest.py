@@ -27,14 +27,17 @@ from labtrack.entities import (
     LoggedModelOrderBy,
     LoggedModelOutput,
     Metric,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunInfo,
     RunTag,
     ViewType,
 )
-from labtrack.errors import EndpointNotFound, ResourceDoesNotExist
+from labtrack.errors import EndpointNotFound, NotImplementedYet, ResourceDoesNotExist
 from labtrack.validation import (
     MAX_BATCH_LOG_REQUEST_SIZE,
     MAX_ENTITIES_PER_BATCH,
@@ -508,6 +511,222 @@ class RestStore:
                 json={"run_id": run_id, "metrics": [wire.model_metric_to_json(m) for m in chunk]},
             )
 
+    # -- model registry -------------------------------------------------------------------
+    # The server records who made each change from the request (the X-Labtrack-User header
+    # every labtrack client sends), so the ``user`` arguments are not sent.
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        description: str | None,
+        user: str,
+    ) -> RegisteredModel:
+        body: dict[str, Any] = {"name": name, "tags": _key_values(tags.items())}
+        if description is not None:
+            body["description"] = description
+        data = self._call("POST", "registered-models/create", json=body)
+        return wire.registered_model_from_json(data["registered_model"])
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        data = self._call("GET", "registered-models/get", params={"name": name})
+        return wire.registered_model_from_json(data["registered_model"])
+
+    def rename_registered_model(self, name: str, new_name: str, user: str) -> RegisteredModel:
+        data = self._call(
+            "POST", "registered-models/rename", json={"name": name, "new_name": new_name}
+        )
+        return wire.registered_model_from_json(data["registered_model"])
+
+    def update_registered_model(
+        self, name: str, description: str | None, user: str
+    ) -> RegisteredModel:
+        body: dict[str, Any] = {"name": name}
+        if description is not None:
+            body["description"] = description
+        data = self._call("PATCH", "registered-models/update", idempotent=True, json=body)
+        return wire.registered_model_from_json(data["registered_model"])
+
+    def delete_registered_model(self, name: str, user: str) -> None:
+        # Not retried: a retry of a delete that went through would report "not found".
+        self._call("DELETE", "registered-models/delete", idempotent=False, json={"name": name})
+
+    def search_registered_models(
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[RegisteredModel]:
+        params = _search_params(filter_string, max_results, order_by, page_token)
+        data = self._call("GET", "registered-models/search", params=params)
+        return PagedList(
+            [wire.registered_model_from_json(m) for m in data.get("registered_models", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None) -> list[ModelVersion]:
+        data = self._call(
+            "POST",
+            "registered-models/get-latest-versions",
+            idempotent=True,
+            json={"name": name, "stages": list(stages or ())},
+        )
+        return [wire.model_version_from_json(v) for v in data.get("model_versions", ())]
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, user: str) -> None:
+        self._call(
+            "POST",
+            "registered-models/set-tag",
+            idempotent=True,
+            json={"name": name, "key": key, "value": value},
+        )
+
+    def delete_registered_model_tag(self, name: str, key: str, user: str) -> None:
+        self._call("DELETE", "registered-models/delete-tag", json={"name": name, "key": key})
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        tags: Mapping[str, str],
+        run_link: str | None,
+        description: str | None,
+        model_id: str | None,
+        user: str,
+    ) -> ModelVersion:
+        body: dict[str, Any] = {"name": name, "source": source, "tags": _key_values(tags.items())}
+        for field, value in (
+            ("run_id", run_id),
+            ("run_link", run_link),
+            ("description", description),
+            ("model_id", model_id),
+        ):
+            if value is not None:
+                body[field] = value
+        data = self._call("POST", "model-versions/create", json=body)
+        return wire.model_version_from_json(data["model_version"])
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        data = self._call(
+            "GET", "model-versions/get", params={"name": name, "version": str(version)}
+        )
+        return wire.model_version_from_json(data["model_version"])
+
+    def update_model_version(
+        self, name: str, version: int, description: str | None, user: str
+    ) -> ModelVersion:
+        body: dict[str, Any] = {"name": name, "version": str(version)}
+        if description is not None:
+            body["description"] = description
+        data = self._call("PATCH", "model-versions/update", idempotent=True, json=body)
+        return wire.model_version_from_json(data["model_version"])
+
+    def transition_model_version_stage(
+        self, name: str, version: int, stage: str, archive_existing_versions: bool, user: str
+    ) -> ModelVersion:
+        body = {
+            "name": name,
+            "version": str(version),
+            "stage": stage,
+            "archive_existing_versions": archive_existing_versions,
+        }
+        data = self._call("POST", "model-versions/transition-stage", idempotent=True, json=body)
+        return wire.model_version_from_json(data["model_version"])
+
+    def delete_model_version(self, name: str, version: int, user: str) -> None:
+        self._call(
+            "DELETE",
+            "model-versions/delete",
+            idempotent=False,
+            json={"name": name, "version": str(version)},
+        )
+
+    def get_model_version_download_uri(self, name: str, version: int) -> str:
+        data = self._call(
+            "GET",
+            "model-versions/get-download-uri",
+            params={"name": name, "version": str(version)},
+        )
+        return str(data["artifact_uri"])
+
+    def search_model_versions(
+        self,
+        filter_string: str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+    ) -> PagedList[ModelVersion]:
+        params = _search_params(filter_string, max_results, order_by, page_token)
+        data = self._call("GET", "model-versions/search", params=params)
+        return PagedList(
+            [wire.model_version_from_json(v) for v in data.get("model_versions", ())],
+            data.get("next_page_token") or None,
+        )
+
+    def set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, user: str
+    ) -> None:
+        self._call(
+            "POST",
+            "model-versions/set-tag",
+            idempotent=True,
+            json={"name": name, "version": str(version), "key": key, "value": value},
+        )
+
+    def delete_model_version_tag(self, name: str, version: int, key: str, user: str) -> None:
+        self._call(
+            "DELETE",
+            "model-versions/delete-tag",
+            json={"name": name, "version": str(version), "key": key},
+        )
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int, user: str) -> None:
+        self._call(
+            "POST",
+            "registered-models/alias",
+            idempotent=True,
+            json={"name": name, "alias": alias, "version": str(version)},
+        )
+
+    def delete_registered_model_alias(self, name: str, alias: str, user: str) -> None:
+        self._call("DELETE", "registered-models/alias", json={"name": name, "alias": alias})
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        data = self._call("GET", "registered-models/alias", params={"name": name, "alias": alias})
+        return wire.model_version_from_json(data["model_version"])
+
+    def get_registry_events(
+        self,
+        name: str | None = None,
+        actions: Sequence[str] = (),
+        start_time: int | None = None,
+        end_time: int | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> PagedList[RegistryEvent]:
+        params: dict[str, Any] = {"max_results": max_results}
+        for field, value in (
+            ("name", name),
+            ("start_time", start_time),
+            ("end_time", end_time),
+            ("page_token", page_token),
+        ):
+            if value is not None:
+                params[field] = value
+        if actions:
+            params["action"] = list(actions)
+        try:
+            data = self.http.json("GET", f"{LABTRACK_API}/registry/events", params=params)
+        except EndpointNotFound:
+            raise NotImplementedYet(
+                f"The server at {self.uri} has no registry event log (it is not a labtrack server)"
+            ) from None
+        return PagedList(
+            [wire.registry_event_from_json(e) for e in data.get("events", ())],
+            data.get("next_page_token") or None,
+        )
+
 
 MODEL_PARAMS_PER_REQUEST = 100  # MLflow's batch size for a logged model's params
 
@@ -535,3 +754,20 @@ def _columns(metrics: Sequence[Metric]) -> dict[str, Any]:
         "timestamps": [m.timestamp for m in metrics],
         "steps": [m.step for m in metrics],
     }
+
+
+def _search_params(
+    filter_string: str | None,
+    max_results: int,
+    order_by: Sequence[str] | None,
+    page_token: str | None,
+) -> dict[str, Any]:
+    """The query of a registry search (MLflow's are GET requests)."""
+    params: dict[str, Any] = {"max_results": max_results}
+    if filter_string:
+        params["filter"] = filter_string
+    if order_by:
+        params["order_by"] = list(order_by)
+    if page_token:
+        params["page_token"] = page_token
+    return params

@@ -30,6 +30,7 @@ from labtrack.entities import (
     ViewType,
 )
 from labtrack.errors import InvalidParameterValue
+from labtrack.tracking._registry_client import RegistryClientMixin
 from labtrack.tracking._stores import get_store, resolve_tracking_uri
 from labtrack.tracking.service import TrackingService
 
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
 
 
-class TrackingClient:
+class TrackingClient(RegistryClientMixin):
     """A client of one tracking store: a database URL or a server (``http://host:5000``)."""
 
     def __init__(self, tracking_uri: str | None = None) -> None:

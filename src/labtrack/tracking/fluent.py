@@ -26,6 +26,8 @@ from labtrack.entities import (
     Experiment,
     InputTag,
     LifecycleStage,
+    ModelVersion,
+    RegisteredModel,
     Run,
     RunStatus,
     RunTag,
@@ -598,6 +600,62 @@ def _search_experiment_ids(
     if search_all:
         return [e.experiment_id for e in search_experiments(view_type=ViewType.ALL)]
     return [_active_experiment_id()]
+
+
+# -- model registry ---------------------------------------------------------------
+def register_model(
+    model_uri: str | os.PathLike[str], name: str, tags: Mapping[str, Any] | None = None
+) -> ModelVersion:
+    """Register a model as the next version of the registered model ``name`` (created if
+    needed) and return the new version.
+
+    ``model_uri``: ``runs:/<run_id>/<path>``, ``models:/m-<id>`` (a logged model),
+    ``models:/<name>/<version>`` or ``models:/<name>@<alias>`` (another version's files),
+    or any artifact location. See :meth:`TrackingClient.register_model`.
+    """
+    flush()
+    return _client().register_model(model_uri, name, tags)
+
+
+def search_registered_models(
+    filter_string: str | None = None,
+    max_results: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> list[RegisteredModel]:
+    """Every registered model matching the filter (all pages), by name unless ordered."""
+    client = _client()
+    return _all_pages(
+        lambda n, token: client.search_registered_models(filter_string, n, order_by, token),
+        max_results,
+        1000,
+    )
+
+
+def search_model_versions(
+    filter_string: str | None = None,
+    max_results: int | None = None,
+    order_by: Sequence[str] | None = None,
+) -> list[ModelVersion]:
+    """Every model version matching the filter (all pages), most recently updated first."""
+    client = _client()
+    return _all_pages(
+        lambda n, token: client.search_model_versions(filter_string, n, order_by, token),
+        max_results,
+        10_000,
+    )
+
+
+def _all_pages(fetch: Any, limit: int | None, page_size: int) -> list[Any]:
+    found: list[Any] = []
+    token = None
+    while limit is None or len(found) < limit:
+        wanted = page_size if limit is None else min(page_size, limit - len(found))
+        page = fetch(wanted, token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            break
+    return found
 
 
 # -- process exit -----------------------------------------------------------------

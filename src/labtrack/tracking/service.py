@@ -35,6 +35,7 @@ from labtrack.entities import (
 from labtrack.errors import InvalidParameterValue, NotImplementedYet
 from labtrack.store.base import LoggedModelStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
+from labtrack.tracking._registry_service import RegistryServiceMixin
 
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
@@ -46,7 +47,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class TrackingService:
+class TrackingService(RegistryServiceMixin):
     """Validated operations on a :class:`~labtrack.store.base.TrackingStore`."""
 
     def __init__(self, store: TrackingStore, *, truncate_long_values: bool = True) -> None:

@@ -314,3 +314,124 @@ run_model_inputs = Table(
     Index(None, "logged_model_id"),
     **_MYSQL,
 )
+
+# -- model registry ---------------------------------------------------------------------------
+# Registered models and their versions, with small integer keys that tags and aliases
+# reference, so renaming a model rewrites one row. Deleting a model deletes its versions,
+# tags and aliases; deleting a version deletes its tags and the aliases pointing to it.
+# ``last_version`` counts versions ever created: numbers are never reused after a delete.
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("description", LongText),
+    Column("user_id", String(256)),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("last_version", Integer, nullable=False),
+    UniqueConstraint("name"),
+    **_MYSQL,
+)
+
+registered_model_tags = Table(
+    "registered_model_tags",
+    metadata,
+    Column(
+        "registered_model_id",
+        Id,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", LongText, nullable=False),
+    PrimaryKeyConstraint("registered_model_id", "key"),
+    **_MYSQL,
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "registered_model_id",
+        Id,
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Column("description", LongText),
+    Column("user_id", String(256)),
+    Column("current_stage", String(20), nullable=False),
+    Column("source", String(2000), nullable=False),
+    # Where the files are (a models:/ source resolved when the version was created).
+    Column("storage_location", String(2000), nullable=False),
+    Column("run_id", String(256)),
+    Column("run_link", String(2000)),
+    Column("model_id", String(36)),
+    Column("status", String(20), nullable=False),
+    Column("status_message", Text),
+    UniqueConstraint("registered_model_id", "version"),
+    Index(None, "run_id"),
+    Index(None, "model_id"),
+    **_MYSQL,
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column(
+        "model_version_id", Id, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(250), nullable=False),
+    Column("value", LongText, nullable=False),
+    PrimaryKeyConstraint("model_version_id", "key"),
+    **_MYSQL,
+)
+
+registered_model_aliases = Table(
+    "registered_model_aliases",
+    metadata,
+    Column(
+        "registered_model_id",
+        Id,
+        # Named here: the conventional name is longer than PostgreSQL's 63 characters.
+        ForeignKey(
+            "registered_models.id",
+            ondelete="CASCADE",
+            name="fk_registered_model_aliases_registered_model_id",
+        ),
+        nullable=False,
+    ),
+    Column("alias", String(255), nullable=False),
+    Column(
+        "model_version_id", Id, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    PrimaryKeyConstraint("registered_model_id", "alias"),
+    Index(None, "model_version_id"),
+    **_MYSQL,
+)
+
+# The registry's append-only event log: one row per change, never updated or deleted (no
+# foreign keys, so it outlives deleted and renamed models). Read by model and time range
+# (the history of a model) and by action and time range (delivery figures: deployments,
+# lead time from a run to Production).
+registry_events = Table(
+    "registry_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("user_id", String(256), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("model_name", String(256), nullable=False),
+    Column("version", Integer),
+    Column("from_value", LongText),
+    Column("to_value", LongText),
+    Column("details", LongText),
+    Index(None, "model_name", "timestamp"),
+    Index(None, "action", "timestamp"),
+    Index(None, "timestamp"),
+    **_MYSQL,
+)

@@ -24,8 +24,11 @@ from labtrack.entities import (
     LoggedModelOrderBy,
     LoggedModelOutput,
     Metric,
+    ModelVersion,
     PagedList,
     Param,
+    RegisteredModel,
+    RegistryEvent,
     Run,
     RunData,
     RunInfo,
@@ -39,7 +42,7 @@ from labtrack.errors import (
     ResourceDoesNotExist,
 )
 from labtrack.store._paging import decode_offset, encode_offset
-from labtrack.store.sql import _bulk, _logged_models, _reads, _writes
+from labtrack.store.sql import _bulk, _logged_models, _reads, _registry, _registry_reads, _writes
 from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
@@ -698,6 +701,168 @@ class SqlStore:
     def _write_to_run(self, run_id: str, fn: Any, *args: Any) -> None:
         """``fn(conn, run_key, *args)`` in a write transaction, on an active run."""
         self._write_retrying(lambda conn: fn(conn, self._active_run_row(conn, run_id).id, *args))
+
+    # -- model registry (writes in _registry.py, reads in _registry_reads.py) ------------------
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        description: str | None,
+        user: str,
+    ) -> RegisteredModel:
+        try:
+            with self._write() as conn:
+                _registry.create_model(conn, name, tags, description, user, now_ms())
+                return _registry_reads.get_model(conn, name)
+        except WriteConflict:  # created by a concurrent request
+            raise _registry.model_exists(name) from None
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        with self._read() as conn:
+            return _registry_reads.get_model(conn, name)
+
+    def rename_registered_model(self, name: str, new_name: str, user: str) -> RegisteredModel:
+        try:
+            with self._write() as conn:
+                _registry.rename_model(conn, name, new_name, user, now_ms())
+                return _registry_reads.get_model(conn, new_name)
+        except WriteConflict:
+            raise _registry.model_exists(new_name) from None
+
+    def update_registered_model(
+        self, name: str, description: str | None, user: str
+    ) -> RegisteredModel:
+        with self._write() as conn:
+            _registry.update_model(conn, name, description, user, now_ms())
+            return _registry_reads.get_model(conn, name)
+
+    def delete_registered_model(self, name: str, user: str) -> None:
+        with self._write() as conn:
+            _registry.delete_model(conn, name, user, now_ms())
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 100,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        offset = decode_offset(page_token)
+        query = _registry_reads.models_query(filter_string, order_by, self.dialect)
+        with self._read() as conn:
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            found = _registry_reads.load_models(conn, rows[:max_results])
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return PagedList(found, token)
+
+    def get_latest_versions(self, name: str, stages: Sequence[str] | None) -> list[ModelVersion]:
+        with self._read() as conn:
+            return _registry_reads.latest_versions(conn, name, stages)
+
+    def set_registered_model_tag(self, name: str, key: str, value: str, user: str) -> None:
+        self._write_retrying(_registry.set_model_tag, name, key, value, user, now_ms())
+
+    def delete_registered_model_tag(self, name: str, key: str, user: str) -> None:
+        with self._write() as conn:
+            _registry.delete_model_tag(conn, name, key, user, now_ms())
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None,
+        tags: Mapping[str, str],
+        run_link: str | None,
+        description: str | None,
+        model_id: str | None,
+        user: str,
+    ) -> ModelVersion:
+        with self._write() as conn:
+            version = _registry.create_version(
+                conn, name, source, run_id, tags, run_link, description, model_id, user, now_ms()
+            )
+            return _registry_reads.get_version(conn, name, version)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersion:
+        with self._read() as conn:
+            return _registry_reads.get_version(conn, name, version)
+
+    def update_model_version(
+        self, name: str, version: int, description: str | None, user: str
+    ) -> ModelVersion:
+        with self._write() as conn:
+            _registry.update_version(conn, name, version, description, user, now_ms())
+            return _registry_reads.get_version(conn, name, version)
+
+    def transition_model_version_stage(
+        self, name: str, version: int, stage: str, archive_existing_versions: bool, user: str
+    ) -> ModelVersion:
+        with self._write() as conn:
+            _registry.transition_stage(
+                conn, name, version, stage, archive_existing_versions, user, now_ms()
+            )
+            return _registry_reads.get_version(conn, name, version)
+
+    def delete_model_version(self, name: str, version: int, user: str) -> None:
+        with self._write() as conn:
+            _registry.delete_version(conn, name, version, user, now_ms())
+
+    def get_model_version_download_uri(self, name: str, version: int) -> str:
+        with self._read() as conn:
+            return _registry_reads.download_uri(conn, name, version)
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = 10_000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        offset = decode_offset(page_token)
+        query = _registry_reads.versions_query(filter_string, order_by, self.dialect)
+        with self._read() as conn:
+            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
+            found = _registry_reads.load_versions(conn, rows[:max_results])
+        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+        return PagedList(found, token)
+
+    def set_model_version_tag(
+        self, name: str, version: int, key: str, value: str, user: str
+    ) -> None:
+        self._write_retrying(_registry.set_version_tag, name, version, key, value, user, now_ms())
+
+    def delete_model_version_tag(self, name: str, version: int, key: str, user: str) -> None:
+        with self._write() as conn:
+            _registry.delete_version_tag(conn, name, version, key, user, now_ms())
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int, user: str) -> None:
+        self._write_retrying(_registry.set_alias, name, alias, version, user, now_ms())
+
+    def delete_registered_model_alias(self, name: str, alias: str, user: str) -> None:
+        with self._write() as conn:
+            _registry.delete_alias(conn, name, alias, user, now_ms())
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        with self._read() as conn:
+            return _registry_reads.version_by_alias(conn, name, alias)
+
+    def get_registry_events(
+        self,
+        name: str | None = None,
+        actions: Sequence[str] = (),
+        start_time: int | None = None,
+        end_time: int | None = None,
+        max_results: int = 1000,
+        page_token: str | None = None,
+    ) -> PagedList[RegistryEvent]:
+        """The registry's event log, oldest first (see ``_registry_reads.events_query``)."""
+        after = _registry_reads.decode_after(page_token)
+        with self._read() as conn:
+            query = _registry_reads.events_query(conn, name, actions, start_time, end_time, after)
+            rows = conn.execute(query.limit(max_results + 1)).all()
+        found = _registry_reads.load_events(rows[:max_results])
+        more = len(rows) > max_results
+        return PagedList(found, _registry_reads.encode_after(found[-1].event_id) if more else None)
 
     # -- housekeeping -----------------------------------------------------------------
     def count_metric_points(self, run_id: str | None = None) -> int:
