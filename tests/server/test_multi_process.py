@@ -105,3 +105,23 @@ def test_param_immutability_holds_across_servers(two_servers: RestStore) -> None
     store.log_batch(run_id, params=[Param("alpha", "1")])
     with pytest.raises(InvalidParameterValue, match="Changing param values"):
         store.log_batch(run_id, params=[Param("alpha", "2")])
+
+
+def test_several_workers_answer_keep_alive_requests_without_nagle_delay(tmp_path: Path) -> None:
+    """With ``--workers 2`` uvicorn binds the socket itself; without TCP_NODELAY on each
+    connection every answer on a kept-alive connection waited ~40 ms for a delayed ACK
+    (see labtrack/server/_nodelay.py). The median must be milliseconds."""
+    import statistics
+    import time
+
+    db = f"sqlite:///{tmp_path / 'nagle.db'}"
+    with serve_in_process(db, tmp_path / "artifacts", workers=2) as url, httpx.Client() as http:
+        latencies = []
+        for _ in range(25):
+            start = time.perf_counter()
+            response = http.post(
+                f"{url}/api/2.0/mlflow/experiments/search", json={"max_results": 10}
+            )
+            latencies.append(time.perf_counter() - start)
+            assert response.status_code == 200
+    assert statistics.median(latencies) < 0.03, latencies
