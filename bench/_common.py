@@ -7,11 +7,13 @@ one line ``BENCH_RESULT {...json...}`` on stdout, which the orchestrator parses.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 RESULT_PREFIX = "BENCH_RESULT "
@@ -43,6 +45,65 @@ def run_worker(phases: dict[str, Callable[..., dict[str, Any]]]) -> None:
         traceback.print_exc()
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:2000]}
     emit(result)
+
+
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) jiffies of the whole machine so far, from /proc/stat (Linux)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+# -- CPU accounting from /proc (Linux) --------------------------------------------------
+def group_members(pgid: int) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            out.append(int(d.name))
+    return out
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of the live processes of a process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in group_members(pgid):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def postgres_cpu_s() -> float | None:
+    """CPU seconds of all PostgreSQL processes (all databases: other users' too)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, found = 0.0, False
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        if "(postgres)" not in stat[:40] and "(postmaster)" not in stat[:40]:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        found = True
+    return total if found else None
 
 
 # Deterministic data shared by both sides so that search results can be compared.
@@ -89,3 +150,71 @@ PARITY_QUERIES: list[tuple[str, list[str]]] = [
     ("params.model != 'rf' and params.alpha = '0.36'", ["params.max_depth ASC", "run_name ASC"]),
     ("metrics.rmse < 5.05", ["metrics.rmse DESC", "run_name ASC"]),
 ]
+
+
+# -- bench/RESULTS.md: one file, one section per benchmark script ------------------------
+# Each script replaces only its own section (between its markers) and keeps the others.
+RESULT_SECTIONS = {
+    "embedded": "python bench/tracking_embedded.py",
+    "server": "python bench/tracking_server.py",
+    "ui": "python bench/ui_bench.py",
+    "models": "python bench/models_bench.py",
+}
+
+
+def results_header() -> str:
+    return "\n".join(
+        [
+            "# labtrack benchmarks",
+            "",
+            "Generated; do not edit by hand (see bench/README.md). Four scripts write this file, "
+            "each replacing only its own section (between its `<!-- BEGIN name -->` / "
+            "`<!-- END name -->` markers). Reproduce from the repository root, in the project "
+            "venv (`. .venv/bin/activate`):",
+            "",
+            "- embedded tracking (SQLite), labtrack vs MLflow: `python bench/tracking_embedded.py`",
+            "- the tracking server (MLflow's REST API), labtrack vs MLflow: "
+            "`python bench/tracking_server.py`",
+            "- the web UI at 100,000 runs, labtrack vs MLflow's UI: `python bench/ui_bench.py`",
+            "- models (log, load, serve), labtrack vs MLflow: `python bench/models_bench.py`",
+            "",
+        ]
+    )
+
+
+def _demote_headings(text: str) -> str:
+    """One more '#' on every Markdown heading outside code fences."""
+    out, fenced = [], False
+    for line in text.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.startswith("#"):
+            line = "#" + line
+        out.append(line)
+    return "\n".join(out)
+
+
+def read_sections(text: str) -> dict[str, str]:
+    """The sections of a results file. A file written before sections existed (the
+    embedded report alone, no markers) becomes the embedded section."""
+    found: dict[str, str] = {}
+    for name in RESULT_SECTIONS:
+        begin, end = f"<!-- BEGIN {name} -->", f"<!-- END {name} -->"
+        i, j = text.find(begin), text.find(end)
+        if i != -1 and j > i:
+            found[name] = text[i + len(begin) : j].strip("\n")
+    if not found and text.startswith("# labtrack vs MLflow: embedded"):
+        found["embedded"] = _demote_headings(text.strip("\n"))
+    return found
+
+
+def write_section(path: Any, name: str, body: str) -> None:
+    """Replace section ``name`` of the results file at ``path``, keeping the others."""
+    path = Path(path)
+    sections = read_sections(path.read_text()) if path.exists() else {}
+    sections[name] = body.strip("\n")
+    parts = [results_header()]
+    for key, command in RESULT_SECTIONS.items():
+        text = sections.get(key) or f"_Not run yet: `{command}`._"
+        parts += [f"<!-- BEGIN {key} -->", text, f"<!-- END {key} -->", ""]
+    path.write_text("\n".join(parts))
