@@ -46,6 +46,7 @@ PUBLIC = {
     "flush",
     "ActiveRun",
     "TrackingClient",
+    "MlflowClient",
     "log_input",
     "data",
     # model namespaces (submodules, imported on first use)

@@ -65,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     ),
     # clients
     "TrackingClient": "labtrack.tracking.client",
+    "MlflowClient": "labtrack.tracking.client",
     # entities
     **dict.fromkeys(
         (
@@ -163,7 +164,7 @@ if TYPE_CHECKING:
         ResourceAlreadyExists,
         ResourceDoesNotExist,
     )
-    from labtrack.tracking.client import TrackingClient
+    from labtrack.tracking.client import MlflowClient, TrackingClient
     from labtrack.tracking.fluent import (
         ActiveRun,
         active_run,

@@ -37,6 +37,7 @@ __all__ = [
     "load_model",
     "log_model",
     "save_model",
+    "spark_udf",
 ]
 
 FLAVOR = "python_model"
@@ -115,6 +116,7 @@ def log_model(
     tags: Mapping[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
+    artifact_path: str | None = None,
 ) -> ModelInfo:
     """Log a custom model to the active run as a logged model (``models:/m-<id>``)."""
     from labtrack.models import log_model as log
@@ -134,6 +136,7 @@ def log_model(
         tags=tags,
         model_type=model_type,
         step=step,
+        artifact_path=artifact_path,
         artifacts=artifacts,
         model_config=model_config,
     )
@@ -158,6 +161,35 @@ def load_model(
 
     return load_pyfunc(
         model_uri, trust_pickle=trust_pickle, trusted_types=trusted_types, dst_path=dst_path
+    )
+
+
+def spark_udf(
+    spark: Any,
+    model_uri: str | os.PathLike[str],
+    result_type: Any = "double",
+    *,
+    params: Mapping[str, Any] | None = None,
+    trust_pickle: bool | None = None,
+    trusted_types: Iterable[str] | None = None,
+) -> Any:
+    """A Spark pandas UDF predicting with the model at ``model_uri`` (loaded once per executor).
+
+    ``df.withColumn("prediction", udf(struct(*map(col, df.columns))))`` passes the columns
+    by name; ``udf(*cols)`` names them after the signature's inputs; ``udf()`` takes the
+    signature's columns. ``result_type``: a Spark type or DDL string, ``"double"`` by
+    default; a primitive type takes the leftmost output column, ``"array<double>"`` every
+    column. ``params`` go to every predict call. Needs pyspark (``labtrack[spark]``).
+    """
+    from labtrack.models._spark import spark_udf as make
+
+    return make(
+        spark,
+        model_uri,
+        result_type,
+        params=params,
+        trust_pickle=trust_pickle,
+        trusted_types=trusted_types,
     )
 
 

@@ -77,6 +77,7 @@ def log_model(
     tags: Mapping[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
+    artifact_path: str | None = None,
 ) -> ModelInfo:
     """Log a scikit-learn model to the active run as a logged model (``models:/m-<id>``).
 
@@ -99,6 +100,7 @@ def log_model(
         tags=tags,
         model_type=model_type,
         step=step,
+        artifact_path=artifact_path,
         serialization_format=serialization_format,
         skops_trusted_types=skops_trusted_types,
         pyfunc_predict_fn=pyfunc_predict_fn,

@@ -68,6 +68,7 @@ def log_model(
     tags: Mapping[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
+    artifact_path: str | None = None,
 ) -> ModelInfo:
     """Log an XGBoost model to the active run as a logged model (``models:/m-<id>``)."""
     from labtrack.models import log_model as log
@@ -87,6 +88,7 @@ def log_model(
         tags=tags,
         model_type=model_type,
         step=step,
+        artifact_path=artifact_path,
         model_format=model_format,
     )
 

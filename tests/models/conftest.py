@@ -21,9 +21,35 @@ MLFLOW_WARNING_FILTERS = (
     # mlflow.models.signature warns when it infers an integer column
     r"ignore:Hint. Inferred schema contains integer column:UserWarning",
     r"ignore:.*Add type hints to the `predict` method:UserWarning",
+    # mlflow's signature inference imports pyspark when it is installed (the spark extra),
+    # and pyspark warns about pandas 3 on import
+    r"ignore:PySpark does not yet fully support pandas:FutureWarning",
 )
 
 HERE = Path(__file__).parent
+
+
+def _give_main_a_spec() -> None:
+    """pytest-xdist runs tests under a ``__main__`` with neither ``__spec__`` nor
+    ``__file__``, which pyspark takes for a doctest run: importing ``pyspark.sql.connect``
+    (as mlflow's signature inference does when pyspark is installed) then calls
+    ``sys.exit(0)`` when Spark Connect's own dependencies are missing. A spec named
+    ``__main__`` tells it otherwise, and is what multiprocessing's spawn skips anyway."""
+    import importlib.machinery
+    import importlib.util
+    import sys
+
+    main = sys.modules.get("__main__")
+    if (
+        main is not None
+        and getattr(main, "__spec__", None) is None
+        and not hasattr(main, "__file__")
+        and importlib.util.find_spec("pyspark") is not None
+    ):
+        main.__spec__ = importlib.machinery.ModuleSpec("__main__", None)
+
+
+_give_main_a_spec()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,8 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.filterwarnings(spec))
 
 
-@pytest.fixture
-def frame() -> tuple[Any, Any]:
+def make_frame() -> tuple[Any, Any]:
     """Features (three doubles, one long) and a binary target."""
     np = pytest.importorskip("numpy")
     pd = pytest.importorskip("pandas")
@@ -45,13 +70,34 @@ def frame() -> tuple[Any, Any]:
     return features, target
 
 
-@pytest.fixture
-def sk_model(frame: tuple[Any, Any]) -> Any:
+def make_sk_model(frame: tuple[Any, Any]) -> Any:
+    """A LogisticRegression fitted on ``frame``."""
     pytest.importorskip("sklearn")
     from sklearn.linear_model import LogisticRegression
 
     features, target = frame
     return LogisticRegression(max_iter=500).fit(features, target)
+
+
+@pytest.fixture
+def frame() -> tuple[Any, Any]:
+    return make_frame()
+
+
+@pytest.fixture
+def sk_model(frame: tuple[Any, Any]) -> Any:
+    return make_sk_model(frame)
+
+
+@pytest.fixture
+def model_path(tmp_path: Path, frame: Any, sk_model: Any) -> Path:
+    """``sk_model`` saved by labtrack (with a signature from three rows of ``frame``)."""
+    import labtrack as lt
+
+    features, _ = frame
+    path = tmp_path / "model"
+    lt.sklearn.save_model(sk_model, path, input_example=features.head(3))
+    return path
 
 
 @pytest.fixture

@@ -153,6 +153,33 @@ def test_other_containers_become_frames(data: Any) -> None:
     assert out["b"].tolist() == [1.0, 2.0]
 
 
+def test_a_dict_of_scalars_is_one_row() -> None:
+    """0-d arrays too: what a scoring request's {"inputs": {"a": 1.5, "b": 2}} becomes."""
+    out = enforce_schema({"a": np.asarray(1.5), "b": np.asarray(2)}, SCHEMA)
+    assert out.to_dict(orient="list") == {"a": [1.5], "b": [2]}
+    assert str(out["b"].dtype) == "int64"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"a": [1.0], "b": [1, 2]},
+            "The input's columns must all have as many values; got 'a': 1, 'b': 2",
+        ),
+        (
+            {"a": np.array([[1.0, 2.0]]), "b": [1]},
+            "Column 'a' must be double, got array values ([1.0, 2.0])",
+        ),
+        ({"a": [[1.0, 2.0]], "b": [1]}, "Column 'a' must be double, got list values ([1.0, 2.0])"),
+    ],
+    ids=["different lengths", "a 2-d array column", "a column of lists"],
+)
+def test_a_dict_of_columns_that_is_not_a_table(data: Any, message: str) -> None:
+    with pytest.raises(SchemaError, match=re.escape(message)):
+        enforce_schema(data, SCHEMA)
+
+
 def test_array_of_wrong_width() -> None:
     with pytest.raises(SchemaError, match=r"takes 3 column\(s\), got an array of shape \(1, 2\)"):
         enforce_schema(np.array([[1.0, 2.0]]), SCHEMA)
@@ -236,3 +263,21 @@ def test_param_errors(params: dict[str, Any], message: str) -> None:
 
 def test_params_without_a_params_schema_are_ignored() -> None:
     assert enforce_params({"a": 1}, None) is None
+
+
+def test_a_frame_that_already_conforms_is_passed_through() -> None:
+    """The fast path (scoring requests, batches): no conversion, a new frame, same values."""
+    schema = Schema([ColSpec("double", "a"), ColSpec("long", "n"), ColSpec("boolean", "b")])
+    frame = pd.DataFrame({"a": [0.5, 1.5], "n": [1, 2], "b": [True, False]}, index=[7, 8])
+    checked = enforce_schema(frame, schema)
+    assert checked is not frame
+    pd.testing.assert_frame_equal(checked, frame)
+    checked["a"] = 0.0
+    assert frame["a"].tolist() == [0.5, 1.5]
+    # one column out of order, of another dtype, or extra: the full checks run
+    reordered = enforce_schema(frame[["n", "a", "b"]], schema)
+    assert list(reordered.columns) == ["a", "n", "b"]
+    converted = enforce_schema(frame.astype({"n": "int32"}), schema)
+    assert str(converted["n"].dtype) == "int64"
+    with pytest.raises(SchemaError, match="Column 'a' must be double"):
+        enforce_schema(frame.astype({"a": str}), schema)

@@ -1,9 +1,10 @@
 """``labtrack models``: the model registry from the command line.
 
 ``list``, ``show``, ``versions``, ``history`` (the registry's event log), ``set-alias``
-and ``transition``. To add a subcommand (``serve``, ``predict`` ...), either decorate a
-function in this module with ``@models.command("name")``, or write it in a module of
-its own and add one line to :data:`MODEL_COMMANDS` (imported only when it runs).
+and ``transition``; ``serve`` and ``predict`` live in :mod:`labtrack.cli.models_serve`.
+To add a subcommand, either decorate a function in this module with
+``@models.command("name")``, or write it in a module of its own and add one line to
+:data:`MODEL_COMMANDS` (imported only when it runs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ if TYPE_CHECKING:
     from labtrack.entities import ModelVersion, RegisteredModel, RegistryEvent
     from labtrack.tracking.client import TrackingClient
 
-MODEL_COMMANDS: dict[str, str] = {}
+MODEL_COMMANDS: dict[str, str] = {
+    "serve": "labtrack.cli.models_serve:serve",
+    "predict": "labtrack.cli.models_serve:predict",
+}
 """More ``labtrack models`` subcommands: name -> ``"module:attribute"`` of a click command."""
 
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -32,7 +36,8 @@ _VALUE_WIDTH = 60
 
 @click.group(cls=LabtrackGroup, lazy_commands=MODEL_COMMANDS)
 def models() -> None:
-    """Registered models: list, show, versions, history, aliases and stages."""
+    """Registered models (list, show, versions, history, aliases and stages); serving a
+    model over HTTP and scoring files with it."""
 
 
 def _as_dict(entity: Any) -> dict[str, Any]:

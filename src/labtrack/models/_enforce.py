@@ -45,9 +45,21 @@ def _values_text(values: Any, limit: int = 3) -> str:
     for value in values:
         if not any(value is seen or _same(value, seen) for seen in distinct):
             distinct.append(value)
-    shown = [repr(v.item() if hasattr(v, "item") else v) for v in distinct[:limit]]
+    shown = [repr(_plain(v)) for v in distinct[:limit]]
     more = ", ..." if len(distinct) > limit else ""
     return f"({', '.join(shown)}{more})"
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy value as the Python value it prints as (an array as a list)."""
+    if hasattr(value, "tolist") and _ndim(value) > 0:
+        return value.tolist()
+    if hasattr(value, "item"):
+        try:
+            return value.item()
+        except (ValueError, TypeError):
+            return value
+    return value
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -90,6 +102,8 @@ def _python_kind(value: Any) -> str:
         return "binary"
     if isinstance(value, (dt.date, dt.datetime)):
         return "datetime"
+    if type(value).__name__ == "ndarray":
+        return "array"
     return type(value).__name__
 
 
@@ -177,6 +191,34 @@ def _enforce_column(name: Any, series: Any, expected: Any) -> Any:
     raise _type_error(name, expected, series)
 
 
+def _ndim(value: Any) -> int:
+    """Dimensions of a column's value without converting it (a ragged list stays a list)."""
+    if isinstance(value, (list, tuple)):
+        return 1
+    return int(getattr(value, "ndim", 0))
+
+
+def _frame_from_columns(data: Mapping[Any, Any]) -> Any:
+    """A dict of columns as a DataFrame; a dict of scalars (0-d arrays too: a scoring
+    request's ``{"inputs": {"a": 1}}``) is one row. A 2-D array is a column of rows (an
+    array-typed column). Columns of different lengths are an error naming them."""
+    import numpy as np
+    import pandas as pd
+
+    if all(_ndim(v) == 0 for v in data.values()):
+        # v[()]: a 0-d array's value as a NumPy scalar, which keeps its dtype
+        row = {k: v[()] if isinstance(v, np.ndarray) else v for k, v in data.items()}
+        return pd.DataFrame([row])
+    columns = {
+        k: list(v) if _ndim(v) > 1 else v if _ndim(v) else [_plain(v)] for k, v in data.items()
+    }
+    lengths = {k: len(v) for k, v in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{k!r}: {n}" for k, n in lengths.items())
+        raise SchemaError(f"The input's columns must all have as many values; got {shown}")
+    return pd.DataFrame(columns)
+
+
 def _as_frame(data: Any, schema: Schema) -> Any:
     import numpy as np
     import pandas as pd
@@ -186,9 +228,7 @@ def _as_frame(data: Any, schema: Schema) -> Any:
     if isinstance(data, pd.Series):
         return data.to_frame()
     if isinstance(data, Mapping):
-        if all(np.isscalar(v) or v is None for v in data.values()):
-            return pd.DataFrame([data])
-        return pd.DataFrame({k: (v if np.ndim(v) else [v]) for k, v in data.items()})
+        return _frame_from_columns(data)
     if isinstance(data, list) and data and all(isinstance(row, Mapping) for row in data):
         return pd.DataFrame(data)
     array = np.asarray(data) if isinstance(data, (list, tuple)) else data
@@ -207,11 +247,37 @@ def _as_frame(data: Any, schema: Schema) -> Any:
     )
 
 
+# Column types whose check is "already this NumPy dtype" (the fast path below).
+_EXACT_DTYPES = {
+    "double": "float64",
+    "float": "float32",
+    "long": "int64",
+    "integer": "int32",
+    "boolean": "bool",
+}
+
+
+def _conforms(frame: Any, specs: list[ColSpec]) -> bool:
+    """Whether ``frame`` already is what the checks would make of it: the signature's
+    columns, in order, each of exactly the target dtype (the usual case of a scoring
+    request or a batch). Then nothing needs converting."""
+    if len(frame.columns) != len(specs):
+        return False
+    for spec, name, dtype in zip(specs, frame.columns, frame.dtypes, strict=True):
+        if not isinstance(spec.type, str) or name != spec.name:
+            return False
+        if str(dtype) != _EXACT_DTYPES.get(spec.type):
+            return False
+    return True
+
+
 def _enforce_columns(data: Any, schema: Schema) -> Any:
     import pandas as pd
 
     frame = _as_frame(data, schema)
     specs = [s for s in schema if isinstance(s, ColSpec)]
+    if schema.has_input_names() and _conforms(frame, specs):
+        return frame.copy(deep=False)  # a new frame, as the checks below give, sharing data
     if not schema.has_input_names():
         if frame.shape[1] < len(specs):
             raise SchemaError(f"The model takes {len(specs)} column(s), got {frame.shape[1]}")

@@ -43,9 +43,16 @@ def log_model(
     tags: Mapping[str, Any] | None = None,
     model_type: str | None = None,
     step: int = 0,
+    artifact_path: str | None = None,
     **flavor_options: Any,
 ) -> ModelInfo:
-    """Log ``model`` as a new logged model of the active run; see the module docstring."""
+    """Log ``model`` as a new logged model of the active run; see the module docstring.
+
+    ``artifact_path`` is MLflow 2's name for ``name``, kept so that scripts written for it
+    run unchanged (with a warning, as MLflow 3 gives); ``runs:/<run_id>/<artifact_path>``
+    then finds the model, as it does in MLflow 3.
+    """
+    name = _name_from_artifact_path(name, artifact_path)
     from labtrack.artifacts import get_artifact_repository
     from labtrack.models._uri import _for_client
     from labtrack.tracking import fluent
@@ -103,16 +110,27 @@ def log_model(
     return mlmodel.get_model_info(name=logged.name, registered_model_version=version)
 
 
-def _register(model_uri: str, name: str) -> Any:
-    import labtrack
+def _name_from_artifact_path(name: str | None, artifact_path: str | None) -> str | None:
+    if artifact_path is None:
+        return name
+    if name is not None and name != artifact_path:
+        from labtrack.errors import InvalidParameterValue
 
-    register = getattr(labtrack, "register_model", None)
-    if register is None:
-        from labtrack.errors import NotImplementedYet
-
-        raise NotImplementedYet(
-            f"The model was logged as {model_uri}, but registering it as {name!r} needs the "
-            "model registry (labtrack.register_model), which this version does not have"
+        raise InvalidParameterValue(
+            f"log_model got name={name!r} and artifact_path={artifact_path!r}: give only "
+            "name (artifact_path is its older spelling)"
         )
-    registered = register(model_uri, name)
-    return getattr(registered, "version", None)
+    import warnings
+
+    warnings.warn(
+        "log_model's artifact_path is deprecated (as in MLflow 3): use name instead",
+        FutureWarning,
+        stacklevel=4,
+    )
+    return artifact_path
+
+
+def _register(model_uri: str, name: str) -> Any:
+    from labtrack.tracking.fluent import register_model
+
+    return register_model(model_uri, name).version

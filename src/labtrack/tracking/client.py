@@ -290,3 +290,8 @@ class TrackingClient(RegistryClientMixin):
         if dst_path is None:
             dst_path = tempfile.mkdtemp(prefix="labtrack-")
         return self._artifacts(run_id).download_artifacts(path, dst_path)
+
+
+MlflowClient = TrackingClient
+"""MLflow's name for the client, so ``from mlflow.tracking import MlflowClient`` ports as
+``from labtrack.tracking import MlflowClient``."""
