@@ -166,6 +166,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
         app.include_router(artifacts_api.router(context))
     _mount_service_routes(app, context)
+    from labtrack.ui import mount as mount_ui
+
+    mount_ui(app, context)
     return app
 
 
@@ -198,14 +201,6 @@ def _mount_service_routes(app: FastAPI, context: ServerContext) -> None:
     @app.get("/version", include_in_schema=False)
     def version() -> Any:
         return PlainTextResponse(__version__)
-
-    @app.get("/", include_in_schema=False)
-    def index() -> Any:
-        return PlainTextResponse(
-            f"labtrack {__version__} tracking server. The web UI is not part of this version "
-            "yet; the API is at /api/2.0/mlflow/ (MLflow's REST protocol) and "
-            "/api/2.0/labtrack/ (see /api/docs)."
-        )
 
 
 def app_from_environment() -> FastAPI:

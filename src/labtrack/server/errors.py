@@ -1,4 +1,9 @@
-"""One place that turns every failure into MLflow's error JSON (never a traceback)."""
+"""One place that turns every failure into MLflow's error JSON (never a traceback).
+
+Errors on the web UI's routes (everything outside ``/api/``, ``/ajax-api/`` and the
+service endpoints) are the same errors rendered as an HTML page, unless the client
+asked for a page's JSON twin.
+"""
 
 from __future__ import annotations
 
@@ -20,10 +25,17 @@ if TYPE_CHECKING:
 logger = logging.getLogger("labtrack.server")
 
 
-def error_response(error: LabtrackError) -> Response:
+def error_response(
+    error: LabtrackError, request: Request | None = None, status: int | None = None
+) -> Response:
     from starlette.responses import JSONResponse
 
-    return JSONResponse(error.to_json(), status_code=error.http_status)
+    if request is not None:
+        from labtrack.ui import error_page, is_ui_path
+
+        if is_ui_path(request.url.path):
+            return error_page(request, error, status)
+    return JSONResponse(error.to_json(), status_code=status or error.http_status)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -37,14 +49,16 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.error(
                 "%s %s: server misconfigured: %s", request.method, request.url.path, exc.message
             )
-            return error_response(InternalError(f"The server is misconfigured: {exc.message}"))
+            return error_response(
+                InternalError(f"The server is misconfigured: {exc.message}"), request
+            )
         if exc.http_status >= 500 and exc.http_status != 501:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return error_response(exc)
+        return error_response(exc, request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(BadRequest(_describe_validation(exc.errors())))
+        return error_response(BadRequest(_describe_validation(exc.errors())), request)
 
     @app.exception_handler(HTTPException)
     async def _http_error(request: Request, exc: HTTPException) -> Response:
@@ -54,18 +68,17 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         elif exc.status_code == 405:
             error = BadRequest(f"Method {request.method} is not allowed on {request.url.path}")
-            response = error_response(error)
-            response.status_code = 405
-            return response
+            return error_response(error, request, 405)
         else:
             error = BadRequest(str(exc.detail))
-        return error_response(error)
+        return error_response(error, request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         logger.exception("%s %s failed unexpectedly", request.method, request.url.path)
         return error_response(
-            InternalError(f"Internal error while handling {request.method} {request.url.path}")
+            InternalError(f"Internal error while handling {request.method} {request.url.path}"),
+            request,
         )
 
 

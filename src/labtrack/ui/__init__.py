@@ -1,0 +1,76 @@
+"""The web UI: server-rendered pages (Jinja2) with small ES-module scripts and Plotly charts.
+
+Every page has a JSON twin (the same URL with ``?format=json``) and keeps its state in
+its URL. ``mount(app, context)`` adds the pages to the server; see ``docs/ui.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from labtrack.errors import LabtrackError
+    from labtrack.server.app import ServerContext
+
+__all__ = ["error_page", "is_ui_path", "mount"]
+
+
+def mount(app: FastAPI, context: ServerContext) -> None:
+    """Serve the UI's pages, static files and security headers from ``app``."""
+    from labtrack.ui import (
+        _static,
+        artifacts,
+        compare,
+        experiments,
+        models,
+        run,
+        run_models,
+        runs,
+    )
+    from labtrack.ui._queries import Queries
+    from labtrack.ui._security import SecurityHeaders
+
+    queries = Queries(context.store)
+    app.include_router(_static.router())
+    app.include_router(experiments.router(context))
+    app.include_router(runs.router(context, queries))
+    app.include_router(artifacts.router(context))
+    app.include_router(run.router(context, queries))
+    app.include_router(compare.router(context, queries))
+    app.include_router(models.router(context))
+    app.include_router(run_models.router(context))
+    app.add_middleware(SecurityHeaders)
+
+
+def is_ui_path(path: str) -> bool:
+    """Whether a request path belongs to the UI (errors there are HTML pages)."""
+    from labtrack.ui._security import is_ui_path as check
+
+    return check(path)
+
+
+def error_page(request: Request, error: LabtrackError, status: int | None = None) -> Response:
+    """The HTML page for an error on a UI route (or its JSON, if the client asked for it)."""
+    from labtrack.ui._render import json_response, render, wants_json
+
+    status = status or error.http_status
+    if wants_json(request):
+        return json_response(error.to_json(), status)
+    model = {"status": status, "error_code": error.error_code, "message": error.message}
+    return render(request, "error.html", model, title=_TITLES.get(status, "Error"), status=status)
+
+
+_TITLES = {
+    400: "Bad request",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Too large",
+    500: "Server error",
+    501: "Not implemented",
+    503: "Unavailable",
+}

@@ -1,0 +1,188 @@
+"""What keeps the UI safe: cross-site request checks, the CSP and other response headers.
+
+Write actions (every UI ``POST``) must pass two independent checks:
+
+1. **Same origin.** A browser sends ``Origin`` (and ``Sec-Fetch-Site``) with a POST; a
+   request whose origin is another site, or ``null``, is refused.
+2. **Double-submit token.** The UI sets a random token in an ``HttpOnly``,
+   ``SameSite=Strict`` cookie and repeats it in every page (a hidden form field and a
+   ``<meta>`` tag for scripts, which send it as ``X-CSRF-Token``). The request must
+   carry the same token in the form or the header; another site can neither read the
+   cookie nor set the field.
+
+Reads stay ``GET`` and change nothing. The MLflow API under ``/api`` is untouched: MLflow
+clients send no tokens.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from labtrack.errors import BadRequest, PermissionDenied
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_COOKIE = "labtrack_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+MAX_FORM_BYTES = 1024 * 1024
+API_PREFIXES = ("/api/", "/ajax-api/")
+SERVICE_PATHS = ("/health", "/version")
+
+_CSP = {
+    "default-src": "'none'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: blob:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "frame-src": "'self'",
+    "form-action": "'self'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "object-src": "'none'",
+}
+
+
+def page_csp(*, charts: bool = False) -> str:
+    """The Content-Security-Policy of a UI page.
+
+    Scripts only ever come from this server's own files: no inline scripts, no eval.
+    Pages with Plotly charts also allow inline *styles* (Plotly.js sets style
+    attributes and injects a stylesheet as it draws); other pages allow none.
+    """
+    policy = dict(_CSP)
+    if charts:
+        policy["style-src"] = "'self' 'unsafe-inline'"
+    return "; ".join(f"{k} {v}" for k, v in policy.items())
+
+
+DEFAULT_CSP = page_csp()
+
+
+def is_ui_path(path: str) -> bool:
+    """Everything the server answers that is not the API or a service endpoint is the UI."""
+    return not (path.startswith(API_PREFIXES) or path in SERVICE_PATHS)
+
+
+# -- CSRF --------------------------------------------------------------------------------
+def csrf_token(request: Request) -> tuple[str, bool]:
+    """The request's token and whether it is new (and must be set as a cookie)."""
+    cached = getattr(request.state, "csrf_token", None)
+    if cached:
+        return cached, False
+    existing = request.cookies.get(CSRF_COOKIE, "")
+    if _well_formed(existing):
+        return existing, False
+    token = secrets.token_urlsafe(32)
+    request.state.csrf_token = token
+    return token, True
+
+
+def _well_formed(token: str) -> bool:
+    return 20 <= len(token) <= 100 and all(c.isalnum() or c in "-_" for c in token)
+
+
+def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        CSRF_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    host = request.headers.get("host", "")
+    if origin is not None:
+        if origin == "null":
+            return False
+        return urlsplit(origin).netloc.lower() == host.lower()
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    referer = request.headers.get("referer")
+    if referer is not None:
+        return urlsplit(referer).netloc.lower() == host.lower()
+    return True  # not a browser: the token below still has to match
+
+
+async def write_form(request: Request) -> dict[str, str]:
+    """The form of a UI write action, once the request has passed the cross-site checks.
+
+    Raises PermissionDenied (403) for a cross-site request or a missing/wrong token.
+    """
+    if not _same_origin(request):
+        raise PermissionDenied("Cross-site request refused: this form must be sent from this site")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", ""):
+        raise BadRequest(f"Expected a form (application/x-www-form-urlencoded), got {content_type}")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise BadRequest("Form too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise BadRequest("Form is not UTF-8") from None
+    form: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in form:
+            existing = form[key]
+            form[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            form[key] = value
+    sent = request.headers.get(CSRF_HEADER) or form.get(CSRF_FIELD) or ""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    if not (
+        isinstance(sent, str)
+        and cookie
+        and hmac.compare_digest(sent.encode("utf-8"), cookie.encode("utf-8"))
+    ):
+        raise PermissionDenied(
+            "Missing or wrong CSRF token: reload the page and try again (cookies must be on)"
+        )
+    form.pop(CSRF_FIELD, None)
+    return form
+
+
+# -- response headers ----------------------------------------------------------------------
+class SecurityHeaders:
+    """Adds the UI's security headers to every UI response (pages set their own CSP)."""
+
+    HEADERS = (
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    )
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_ui_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in self.HEADERS:
+                    if name not in present:
+                        headers.append((name, value))
+                if b"content-security-policy" not in present:
+                    headers.append((b"content-security-policy", DEFAULT_CSP.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

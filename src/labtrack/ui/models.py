@@ -1,0 +1,243 @@
+"""The model registry pages.
+
+``GET /models`` (``?q=<name contains>&page=N``): registered models with their newest
+version per stage and their aliases. ``GET /models/{name}``: a model's versions (stage,
+aliases, source run, description), tags, description and its event history.
+``GET /models/{name}/versions/{version}``: one version with its lineage back to the run.
+
+Write actions: ``POST /models/{name}/aliases`` (set an alias), ``/aliases/delete``,
+``/models/{name}/versions/{version}/stage`` (transition), ``/models/{name}/description``
+and ``/models/{name}/versions/{version}/description``. Registering a version is done from
+the run that produced the model (see ``run_models``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from labtrack.entities import ModelVersion, ModelVersionStage, RegisteredModel
+from labtrack.errors import ResourceDoesNotExist
+from labtrack.search import Comparison, to_filter_string
+from labtrack.store._paging import encode_offset
+from labtrack.ui import _args
+from labtrack.ui._actions import field, perform
+from labtrack.ui._render import render, url
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from labtrack.server.app import ServerContext
+
+PAGE_SIZE = 50
+EVENTS_SHOWN = 200
+VERSIONS_SHOWN = 500
+
+
+def model_url(name: str) -> str:
+    return f"/models/{quote(name, safe='')}"
+
+
+def version_url(name: str, version: int) -> str:
+    return f"{model_url(name)}/versions/{version}"
+
+
+def _version(v: ModelVersion) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "version": v.version,
+        "stage": v.current_stage,
+        "aliases": list(v.aliases),
+        "created": v.creation_timestamp,
+        "updated": v.last_updated_timestamp,
+        "source": v.source,
+        "run_id": v.run_id,
+        "run_url": f"/runs/{v.run_id}" if v.run_id else None,
+        "model_id": v.model_id,
+        "status": v.status,
+        "description": v.description or "",
+        "user": v.user_id or "",
+        "tags": dict(v.tags),
+        "uri": v.model_uri,
+        "url": version_url(v.name, v.version),
+    }
+
+
+def _model(m: RegisteredModel) -> dict[str, Any]:
+    return {
+        "name": m.name,
+        "created": m.creation_timestamp,
+        "updated": m.last_updated_timestamp,
+        "description": m.description or "",
+        "user": m.user_id or "",
+        "latest_versions": [_version(v) for v in m.latest_versions],
+        "tags": dict(m.tags),
+        "aliases": dict(sorted(m.aliases.items())),
+        "url": model_url(m.name),
+    }
+
+
+def models_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
+    q = _args.text(request, "q")
+    page = _args.integer(request, "page", 1, 1, 1_000_000)
+    offset = (page - 1) * PAGE_SIZE
+    filter_string = None
+    if q:
+        pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        filter_string = to_filter_string(Comparison("attribute", "name", "ILIKE", pattern))
+    found = ctx.service.search_registered_models(
+        filter_string, PAGE_SIZE, ["name ASC"], encode_offset(offset) if offset else None
+    )
+    return {
+        "q": q,
+        "page": page,
+        "models": [_model(m) for m in found],
+        "prev_url": url("/models", q=q, page=page - 1) if page > 1 else None,
+        "next_url": url("/models", q=q, page=page + 1) if found.token else None,
+    }
+
+
+def model_page(ctx: ServerContext, name: str) -> dict[str, Any]:
+    found = ctx.service.get_registered_model(name)
+    versions = ctx.service.search_model_versions(
+        to_filter_string(Comparison("attribute", "name", "=", name)),
+        VERSIONS_SHOWN,
+        ["version_number DESC"],
+    )
+    events = ctx.service.get_registry_events(name=name, max_results=EVENTS_SHOWN)
+    return {
+        "model": _model(found),
+        "versions": [_version(v) for v in versions],
+        "events": [
+            {
+                "event_id": e.event_id,
+                "timestamp": e.timestamp,
+                "user": e.user_id,
+                "action": e.action,
+                "version": e.version,
+                "from": e.from_value,
+                "to": e.to_value,
+                "details": e.details,
+            }
+            for e in sorted(events, key=lambda e: e.event_id, reverse=True)
+        ],
+        "stages": list(ModelVersionStage.ALL),
+    }
+
+
+def version_page(ctx: ServerContext, name: str, version: str) -> dict[str, Any]:
+    v = ctx.service.get_model_version(name, version)
+    run = None
+    if v.run_id:
+        try:
+            found = ctx.service.get_run(v.run_id)
+        except ResourceDoesNotExist:
+            found = None
+        if found is not None:
+            run = {
+                "run_id": found.info.run_id,
+                "name": found.info.run_name,
+                "status": found.info.status,
+                "experiment_id": found.info.experiment_id,
+                "url": f"/runs/{found.info.run_id}",
+                "params": dict(sorted(found.data.params.items())),
+                "metrics": dict(sorted(found.data.metrics.items())),
+                "datasets": [d.dataset.name for d in found.inputs.dataset_inputs],
+            }
+    logged = None
+    if v.model_id:
+        try:
+            found_model = ctx.service.get_logged_model(v.model_id, allow_deleted=True)
+        except ResourceDoesNotExist:
+            found_model = None
+        if found_model is not None:
+            logged = {
+                "model_id": found_model.model_id,
+                "name": found_model.name,
+                "status": found_model.status,
+                "model_type": found_model.model_type or "",
+                "url": f"/runs/{found_model.source_run_id}#models"
+                if found_model.source_run_id
+                else None,
+            }
+    return {
+        "model": {"name": name, "url": model_url(name)},
+        "version": _version(v),
+        "run": run,
+        "logged_model": logged,
+        "stages": list(ModelVersionStage.ALL),
+    }
+
+
+def router(ctx: ServerContext) -> APIRouter:
+    from fastapi import APIRouter
+
+    api = APIRouter(include_in_schema=False)
+
+    @api.get("/models")
+    def models(request: Request) -> Response:
+        return render(request, "models.html", models_model(ctx, request), title="Models")
+
+    @api.get("/models/{name}")
+    def model(name: str, request: Request) -> Response:
+        return render(request, "model.html", model_page(ctx, name), title=f"Model {name}")
+
+    @api.get("/models/{name}/versions/{version}")
+    def version(name: str, version: str, request: Request) -> Response:
+        return render(
+            request,
+            "model_version.html",
+            version_page(ctx, name, version),
+            title=f"{name} version {version}",
+        )
+
+    @api.post("/models/{name}/aliases")
+    async def set_alias(name: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            alias, version = field(form, "alias"), field(form, "version")
+            ctx.service.set_registered_model_alias(name, alias, version)
+            return model_url(name), f"Alias @{alias} now points to version {version}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/aliases/delete")
+    async def delete_alias(name: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            alias = field(form, "alias")
+            ctx.service.delete_registered_model_alias(name, alias)
+            return model_url(name), f"Removed alias @{alias}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/versions/{version}/stage")
+    async def transition(name: str, version: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            stage = field(form, "stage")
+            archive = form.get("archive_existing") == "1"
+            ctx.service.transition_model_version_stage(name, version, stage, archive)
+            return model_url(name), f"Version {version} is now in stage {stage}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/description")
+    async def describe_model(name: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            text = field(form, "description", required=False)
+            ctx.service.update_registered_model(name, text)
+            return model_url(name), "Saved the description"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/versions/{version}/description")
+    async def describe_version(name: str, version: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            text = field(form, "description", required=False)
+            ctx.service.update_model_version(name, version, text)
+            return version_url(name, int(version)), "Saved the description"
+
+        return await perform(request, action, model_url(name))
+
+    return api
