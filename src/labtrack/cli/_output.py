@@ -19,6 +19,8 @@ from typing import Any
 
 import click
 
+from labtrack._text import duration_text
+
 ELLIPSIS = "…"
 DEFAULT_WIDTH = 40
 _SEPARATOR = "  "
@@ -150,20 +152,7 @@ def format_duration(start_ms: int | None, end_ms: int | None) -> str:
     """How long a run took: ``850ms``, ``12.3s``, ``4m 05s``, ``2h 03m``, ``3d 04h``."""
     if start_ms is None or end_ms is None or end_ms < start_ms:
         return ""
-    ms = end_ms - start_ms
-    if ms < 1000:
-        return f"{ms}ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m {secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours:02d}h"
+    return duration_text(end_ms - start_ms, compact=True)
 
 
 def format_size(size: int | None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from labtrack._text import duration_text
 from labtrack.ui import _security, _static
 
 if TYPE_CHECKING:
@@ -193,20 +194,7 @@ def format_time(ms: int | None) -> str:
 
 
 def format_duration(ms: int | None) -> str:
-    if ms is None or ms < 0:
-        return "-"
-    if ms < 1000:
-        return f"{ms} ms"
-    seconds = ms / 1000
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} d {hours % 24} h"
+    return "-" if ms is None or ms < 0 else duration_text(ms)
 
 
 def format_number(value: Any) -> str:
