@@ -411,3 +411,58 @@ def test_mlflow3_server_info(http: httpx.Client) -> None:
     info = http.get("/api/3.0/mlflow/server-info").json()
     assert info["store_type"] == "SqlStore"
     assert info["multipart_uploads_enabled"] is False  # never advertised for a local destination
+
+
+# -- cross-site requests ---------------------------------------------------------------------
+def _experiment(http: httpx.Client, name: str) -> str:
+    response = http.post(f"{API}/experiments/create", json={"name": name})
+    return str(response.json()["experiment_id"])
+
+
+def test_a_page_on_another_site_cannot_delete_an_experiment(http: httpx.Client) -> None:
+    """The classic attack: a form (text/plain, no preflight) posted from evil.example."""
+    experiment_id = _experiment(http, "cross-site-target")
+    forged = http.post(
+        f"{API}/experiments/delete",
+        content=json.dumps({"experiment_id": experiment_id}),
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+    )
+    status, code, message = error(forged)
+    assert (status, code) == (403, "PERMISSION_DENIED")
+    assert "Cross-site request refused" in message
+    got = http.get(f"{API}/experiments/get", params={"experiment_id": experiment_id})
+    assert got.json()["experiment"]["lifecycle_stage"] == "active"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "null"},  # a sandboxed frame or a file:// page
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},  # another port or subdomain of the same site
+        {"Referer": "https://evil.example/page"},
+    ],
+)
+def test_other_browser_marks_of_a_foreign_page_are_refused(
+    http: httpx.Client, headers: dict[str, str]
+) -> None:
+    response = http.post(f"{API}/runs/create", json={"experiment_id": "0"}, headers=headers)
+    assert error(response)[:2] == (403, "PERMISSION_DENIED")
+
+
+def test_same_site_browsers_clients_and_proxies_pass(server: str, http: httpx.Client) -> None:
+    for headers in (
+        {},  # the mlflow client, curl, labtrack's own client
+        {"Origin": server},  # the UI's own scripts
+        {"Sec-Fetch-Site": "same-origin"},
+        {"Origin": "https://tracking.example.org", "X-Forwarded-Host": "tracking.example.org"},
+    ):
+        response = http.post(f"{API}/runs/create", json={"experiment_id": "0"}, headers=headers)
+        assert response.status_code == 200, (headers, response.text)
+    # Reads change nothing and are never refused.
+    read = http.get(
+        f"{API}/experiments/get-by-name",
+        params={"experiment_name": "Default"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert read.status_code == 200

@@ -169,6 +169,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     from labtrack.ui import mount as mount_ui
 
     mount_ui(app, context)
+    from labtrack.server._cross_site import CrossSiteGuard
+
+    app.add_middleware(CrossSiteGuard)
     return app
 
 

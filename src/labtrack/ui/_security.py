@@ -5,13 +5,14 @@ Write actions (every UI ``POST``) must pass two independent checks:
 1. **Same origin.** A browser sends ``Origin`` (and ``Sec-Fetch-Site``) with a POST; a
    request whose origin is another site, or ``null``, is refused.
 2. **Double-submit token.** The UI sets a random token in an ``HttpOnly``,
-   ``SameSite=Strict`` cookie and repeats it in every page (a hidden form field and a
+   ``SameSite=Lax`` cookie and repeats it in every page (a hidden form field and a
    ``<meta>`` tag for scripts, which send it as ``X-CSRF-Token``). The request must
    carry the same token in the form or the header; another site can neither read the
    cookie nor set the field.
 
-Reads stay ``GET`` and change nothing. The MLflow API under ``/api`` is untouched: MLflow
-clients send no tokens.
+Reads stay ``GET`` and change nothing. The MLflow API under ``/api`` asks for no token
+(MLflow clients send none); a state-changing API request from another site's page is
+refused by ``labtrack.server._cross_site.CrossSiteGuard``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from __future__ import annotations
 import hmac
 import secrets
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from labtrack.errors import BadRequest, PermissionDenied
+from labtrack.server._cross_site import API_PREFIXES, same_origin
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -32,7 +34,6 @@ CSRF_COOKIE = "labtrack_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 1024 * 1024
-API_PREFIXES = ("/api/", "/ajax-api/")
 SERVICE_PATHS = ("/health", "/version")
 
 _CSP = {
@@ -95,25 +96,9 @@ def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
         token,
         path="/",
         httponly=True,
-        samesite="strict",
+        samesite="lax",
         secure=request.url.scheme == "https",
     )
-
-
-def _same_origin(request: Request) -> bool:
-    origin = request.headers.get("origin")
-    host = request.headers.get("host", "")
-    if origin is not None:
-        if origin == "null":
-            return False
-        return urlsplit(origin).netloc.lower() == host.lower()
-    site = request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    referer = request.headers.get("referer")
-    if referer is not None:
-        return urlsplit(referer).netloc.lower() == host.lower()
-    return True  # not a browser: the token below still has to match
 
 
 async def write_form(request: Request) -> dict[str, str]:
@@ -121,7 +106,7 @@ async def write_form(request: Request) -> dict[str, str]:
 
     Raises PermissionDenied (403) for a cross-site request or a missing/wrong token.
     """
-    if not _same_origin(request):
+    if not same_origin(request.headers):
         raise PermissionDenied("Cross-site request refused: this form must be sent from this site")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-www-form-urlencoded", ""):
