@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["duration_text"]
+import datetime as _dt
+
+__all__ = ["duration_text", "moment"]
 
 _COMPACT = ("ms", "s", "m", "h", "d")
 _SPACED = (" ms", " s", " min", " h", " d")
@@ -26,3 +28,15 @@ def duration_text(ms: int, *, compact: bool = False) -> str:
         return f"{hours}{unit_h} {minutes:02d}{unit_min}"
     days, hours = divmod(hours, 24)
     return f"{days}{unit_d} {hours:02d}{unit_h}"
+
+
+def moment(ms: int, *, local: bool = False) -> _dt.datetime | None:
+    """The time ``ms`` milliseconds after the epoch (UTC, or the machine's zone with
+    ``local``); None when no calendar holds it, as for a timestamp logged in nanoseconds:
+    a page or a table then shows the number instead of failing."""
+    try:
+        if local:
+            return _dt.datetime.fromtimestamp(ms / 1000)
+        return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None

@@ -847,9 +847,15 @@ class _Parser:
         if "." in literal or "e" in literal or "E" in literal:
             return float(literal)
         try:
-            return int(literal)
+            number = int(literal)
         except ValueError:  # more digits than int() accepts
-            raise self.error(start, "number has too many digits")
+            raise self.error(start, "number has too many digits") from None
+        if -(2**63) <= number < 2**63:
+            return number
+        try:  # beyond the database's integers: compare as a float, as a metric would be
+            return float(number)
+        except OverflowError:
+            raise self.error(start, "number is too large") from None
 
     def string(self, target: _Target) -> str:
         start = self.pos

@@ -466,3 +466,59 @@ def test_same_site_browsers_clients_and_proxies_pass(server: str, http: httpx.Cl
         headers={"Origin": "https://evil.example"},
     )
     assert read.status_code == 200
+
+
+# -- integers beyond 64 bits -------------------------------------------------------------------
+HUGE = "9" * 30
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/experiments/get", {"experiment_id": HUGE}),
+        ("POST", "/runs/create", {"experiment_id": HUGE}),
+        ("POST", "/runs/create", {"experiment_id": "0", "start_time": int(HUGE)}),
+        ("GET", "/model-versions/get", {"name": "m", "version": HUGE}),
+    ],
+)
+def test_integers_beyond_64_bits_are_refused_clearly(
+    http: httpx.Client, method: str, path: str, body: dict[str, object]
+) -> None:
+    if method == "GET":
+        response = http.get(f"{API}{path}", params=body)
+    else:
+        response = http.post(f"{API}{path}", json=body)
+    status, code, message = error(response)
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE"), message
+    assert "64" in message
+
+
+@pytest.mark.parametrize(
+    "filter_string",
+    [
+        f"attributes.start_time > {HUGE}",
+        f"metrics.rmse < {HUGE}",
+        f"attributes.end_time = -{HUGE}",
+    ],
+)
+def test_search_compares_with_integers_beyond_64_bits(
+    http: httpx.Client, run_id: str, filter_string: str
+) -> None:
+    http.post(
+        f"{API}/runs/log-metric",
+        json={"run_id": run_id, "key": "rmse", "value": 2.5, "timestamp": 0, "step": 0},
+    )
+    response = http.post(
+        f"{API}/runs/search", json={"experiment_ids": ["0"], "filter": filter_string}
+    )
+    assert response.status_code == 200, response.text
+    found = {r["info"]["run_id"] for r in response.json().get("runs", [])}
+    assert (run_id in found) == filter_string.startswith("metrics.rmse <")
+
+
+def test_model_version_search_with_a_huge_version_number(http: httpx.Client) -> None:
+    response = http.get(
+        f"{API}/model-versions/search", params={"filter": f"version_number = {HUGE}"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json().get("model_versions", []) == []

@@ -433,3 +433,39 @@ async def test_metric_history_is_downsampled_on_the_server(
     assert len(short["points"]["value"]) == 60
     missing = await http.get(f"/runs/{shared.demo.best_run_id}/metrics/nope")
     assert missing.status_code == 404
+
+
+async def test_pages_show_odd_data_instead_of_failing(
+    fresh_http: httpx.AsyncClient, fresh: DemoApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start time no calendar holds (nanoseconds logged as milliseconds), a CSV with a
+    field beyond the csv module's limit, and a store whose listing fails."""
+    from labtrack.artifacts.local import LocalArtifactRepository
+    from labtrack.errors import LabtrackError
+
+    service = fresh.app.state.context.service
+    run = service.create_run(fresh.demo.experiment_id, start_time=2**62)
+    run_id = run.info.run_id
+    repo = fresh.app.state.context.repository_for(run.info.artifact_uri)
+    repo.log_bytes(("a,b\n" + "x" * 200_000 + ",1\n").encode(), "wide.csv")
+
+    page = await fresh_http.get(f"/runs/{run_id}")
+    assert page.status_code == 200
+    assert f"{2**62} ms" in page.text
+    listed = await fresh_http.get(f"/runs?experiments={fresh.demo.experiment_id}")
+    assert listed.status_code == 200
+
+    preview = (await fresh_http.get(f"/runs/{run_id}/artifacts?path=wide.csv&format=json")).json()[
+        "preview"
+    ]
+    assert preview["kind"] == "text"  # shown as text, not as a table
+    assert preview["text"].startswith("a,b\nxxx")
+
+    def refuse(self: LocalArtifactRepository, path: str | None = None) -> list[object]:
+        raise LabtrackError("Access denied to the artifact store")
+
+    monkeypatch.setattr(LocalArtifactRepository, "list_artifacts", refuse)
+    for url in (f"/runs/{run_id}", f"/runs/{run_id}/artifacts"):
+        failed = await fresh_http.get(url)
+        assert failed.status_code == 200, url
+        assert "Access denied to the artifact store" in failed.text

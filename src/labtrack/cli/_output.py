@@ -14,12 +14,11 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from labtrack._text import duration_text
+from labtrack._text import duration_text, moment
 
 ELLIPSIS = "…"
 DEFAULT_WIDTH = 40
@@ -138,14 +137,16 @@ def format_time(ms: int | None) -> str:
     """Milliseconds since the epoch as local time, to the second; empty for None."""
     if ms is None:
         return ""
-    return datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    stamp = moment(ms, local=True)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S") if stamp else str(ms)
 
 
 def iso_time(ms: int | None) -> str | None:
     """Milliseconds since the epoch as ISO 8601 in UTC (for CSV); None for None."""
     if ms is None:
         return None
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+    stamp = moment(ms)
+    return stamp.isoformat(timespec="milliseconds") if stamp else str(ms)
 
 
 def format_duration(start_ms: int | None, end_ms: int | None) -> str:

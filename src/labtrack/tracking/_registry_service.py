@@ -108,6 +108,10 @@ def validate_version(version: Any) -> int:
         raise InvalidParameterValue(
             f"Parameter 'version' must be a positive integer, got '{version}'."
         )
+    if number >= 2**63:
+        raise InvalidParameterValue(
+            f"Parameter 'version' must fit in 64 bits, got '{version}'. No version has it."
+        )
     return number
 
 

@@ -132,7 +132,9 @@ class TrackingService(RegistryServiceMixin):
                 )
         name = run_name or tag_names.get(RUN_NAME_TAG) or generate_run_name()
         user = user_id if user_id is not None else tag_names.get(USER_TAG, "")
-        if start_time is None:
+        if start_time is not None:
+            start_time = v.validate_timestamp(start_time, "start_time")
+        else:
             start_time = now_ms()
         return self.store.create_run(experiment_id, user, start_time, tag_list, name)
 

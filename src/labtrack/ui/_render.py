@@ -7,7 +7,6 @@ that dict as JSON, so whatever a page shows can also be fetched by a script.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
 from functools import cache
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from labtrack._text import duration_text
+from labtrack._text import duration_text, moment
 from labtrack.ui import _security, _static
 
 if TYPE_CHECKING:
@@ -183,14 +182,15 @@ def url(path: str, /, **params: Any) -> str:
 def iso_time(ms: int | None) -> str:
     if ms is None:
         return ""
-    return _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = moment(ms)
+    return stamp.isoformat(timespec="seconds") if stamp else str(ms)
 
 
 def format_time(ms: int | None) -> str:
     if ms is None:
         return "-"
-    stamp = _dt.datetime.fromtimestamp(ms / 1000, _dt.timezone.utc)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC")
+    stamp = moment(ms)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC") if stamp else f"{ms} ms"
 
 
 def format_duration(ms: int | None) -> str:

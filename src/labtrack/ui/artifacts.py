@@ -93,7 +93,14 @@ def listing_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
     try:
         entries = repo.list_artifacts(path or None)
     except LabtrackError as exc:
-        return {"path": path, "entries": [], "error": exc.message, "model": None}
+        return {
+            "path": path,
+            "entries": [],
+            "error": exc.message,
+            "model": None,
+            "model_dirs": [],
+            "crumbs": _crumbs(run.info.run_id, path),
+        }
     run_id = run.info.run_id
     items: list[dict[str, Any]] = []
     for e in entries:
@@ -241,10 +248,15 @@ def preview_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
             pass
     if kind == "csv":
         delimiter = "\t" if path.lower().endswith(".tsv") else ","
-        rows = list(_csv_rows(text, delimiter))
-        base["table"] = {"header": rows[0] if rows else [], "rows": rows[1 : CSV_ROWS + 1]}
-        base["truncated"] = truncated or len(rows) > CSV_ROWS + 1
-        return base
+        try:
+            rows = list(_csv_rows(text, delimiter))
+        except csv.Error:  # a field over the csv module's limit, a NUL byte: show the text
+            rows = None
+        if rows is not None:
+            base["table"] = {"header": rows[0] if rows else [], "rows": rows[1 : CSV_ROWS + 1]}
+            base["truncated"] = truncated or len(rows) > CSV_ROWS + 1
+            return base
+        kind = "text"
     if kind == "other" and "\x00" in text:
         return {**base, "kind": "binary"}
     base["text"] = text

@@ -604,11 +604,12 @@ class _FilterCompiler:
 def _experiment_keys(value: Any) -> Any:
     """Experiment ids as the integers they are stored as (ids that are not integers match none)."""
     items = value if isinstance(value, tuple) else (value,)
-    return [
+    keys = [
         int(v)
         for v in items
         if isinstance(v, str) and v.isascii() and v.strip().lstrip("-").isdigit()
     ]
+    return [k for k in keys if -(2**63) <= k < 2**63]
 
 
 def _status(value: Any) -> Any:

@@ -276,7 +276,8 @@ def _version_value(c: Comparison) -> Any:
                 raise InvalidParameterValue(
                     f"Invalid value for numeric attribute 'version_number': {value!r}"
                 )
-            value = int(value)
+            if abs(value) < 2**63:  # beyond, no version has it: compare as the float
+                value = int(value)
     elif c.key == "current_stage" and c.op in ("=", "!=", "IN", "NOT IN"):
         if isinstance(value, tuple):
             value = tuple(ModelVersionStage.canonical(v) for v in value)

@@ -211,6 +211,10 @@ def translate_errors(what: str = "the tracking database") -> Iterator[None]:
         raise InternalError(f"Database error in {what}: {message}") from exc
     except sa_exc.DataError as exc:
         raise InvalidParameterValue(f"Value rejected by {what}: {_first_line(exc.orig)}") from exc
+    except OverflowError as exc:  # SQLite's driver, for an int beyond 64 bits
+        raise InvalidParameterValue(
+            f"A number is too large for {what}: integers must fit in 64 bits"
+        ) from exc
     except (sa_exc.InterfaceError, sa_exc.DisconnectionError) as exc:
         raise TemporarilyUnavailable(f"Lost the connection to {what}: {_first_line(exc)}") from exc
     except sa_exc.SQLAlchemyError as exc:

@@ -62,11 +62,14 @@ def now_ms() -> int:
 
 def _experiment_pk(experiment_id: str | int) -> int:
     try:
-        return int(experiment_id)
+        pk = int(experiment_id)
     except (TypeError, ValueError):
+        pk = None
+    if pk is None or not -(2**63) <= pk < 2**63:
         raise InvalidParameterValue(
-            f"Invalid experiment ID {experiment_id!r}: experiment IDs are integers"
-        ) from None
+            f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
+        )
+    return pk
 
 
 class SqlStore:
