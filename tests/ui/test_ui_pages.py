@@ -435,6 +435,22 @@ async def test_metric_history_is_downsampled_on_the_server(
     assert missing.status_code == 404
 
 
+async def test_many_points_at_few_steps_are_downsampled_too(
+    fresh_http: httpx.AsyncClient, fresh: DemoApp
+) -> None:
+    """A metric logged 5,000 times at steps 0 and 1 (no step given, say): a window of two
+    steps still holds 5,000 points, which must not all be sent to the browser."""
+    from labtrack.entities import Metric
+
+    service = fresh.app.state.context.service
+    run_id = service.create_run(fresh.demo.experiment_id).info.run_id
+    service.log_batch(run_id, [Metric("acc", i / 5000, 1000 + i, i % 2) for i in range(5000)])
+    window = (await fresh_http.get(f"/runs/{run_id}/metrics/acc?format=json&from=0&to=1")).json()
+    assert window["count"] == 5000
+    assert window["downsampled"] is True
+    assert sum(window["buckets"]["count"]) == 5000
+
+
 async def test_pages_show_odd_data_instead_of_failing(
     fresh_http: httpx.AsyncClient, fresh: DemoApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:

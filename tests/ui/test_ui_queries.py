@@ -43,6 +43,10 @@ def test_downsampled_history_keeps_the_shape(sql_store) -> None:  # type: ignore
     assert sum(window["count"]) == 1000
     assert window["step_first"][0] == 1000
     assert queries.count_points(series.series_id, 1000, 1099) == 100
+    # A window that the buckets do not divide evenly: the last bucket stops at the window.
+    uneven = queries.buckets(series.series_id, 1000, 1004, 3)
+    assert sum(uneven["count"]) == 5
+    assert uneven["step_last"][-1] == 1004
     raw = queries.points(series.series_id, 10, 12)
     assert raw["step"] == [10, 11, 12]
     assert raw["timestamp"] == [100, 110, 120]

@@ -318,7 +318,7 @@ class Queries:
         """
         width = max(1, -(-(hi - lo + 1) // n))
         if self.dialect == "sqlite":
-            rows = self._sqlite_buckets(series_id, lo, hi, width, n)
+            rows = self._sqlite_buckets(series_id, lo, hi, width, -(-(hi - lo + 1) // width))
         else:
             rows = self._grouped_buckets(series_id, lo, hi, width)
         decode = self.codec.decode
@@ -346,11 +346,13 @@ class Queries:
             "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i < :n - 1) "
             "SELECT b.i, (SELECT json_array(min(timestamp), min(value), max(value), "
             "avg(value), count(*)) FROM metrics "
-            "WHERE series_id = :series AND step >= :lo + b.i * :w AND step < :lo + (b.i + 1) * :w) "
+            "WHERE series_id = :series AND step >= :lo + b.i * :w AND step < :lo + (b.i + 1) * :w "
+            "AND step <= :hi) "
             "FROM b"
         )
         with self._read() as conn:
-            cells = conn.execute(sql, {"n": n, "series": series_id, "lo": lo, "w": width}).all()
+            params = {"n": n, "series": series_id, "lo": lo, "hi": hi, "w": width}
+            cells = conn.execute(sql, params).all()
         rows = []
         for i, cell in cells:
             ts, mn, mx, mean, count = json.loads(cell)

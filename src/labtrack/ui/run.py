@@ -146,10 +146,10 @@ def metric_model(queries: Queries, request: Request, run_id: str, key: str) -> d
     if hi < lo:
         return {**model, "points": {"step": [], "timestamp": [], "value": []}}
     whole = lo == series.first_step and hi == series.last_step
-    # Few points (or a narrow window): every point, else buckets.
-    if (whole and series.count <= points) or (hi - lo + 1) <= points:
-        return {**model, "points": queries.points(series.series_id, lo, hi)}
-    if not whole and queries.count_points(series.series_id, lo, hi) <= points:
+    # Few points: every point, else buckets. A narrow window of steps can still hold many
+    # points (a metric logged again and again at one step), so the count decides.
+    shown = series.count if whole else queries.count_points(series.series_id, lo, hi)
+    if shown <= points:
         return {**model, "points": queries.points(series.series_id, lo, hi)}
     return {
         **model,
