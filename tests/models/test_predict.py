@@ -139,6 +139,60 @@ def test_string_columns_stay_strings_and_params_are_passed(tmp_path: Path) -> No
     }
 
 
+class Drifting(lt.pyfunc.PythonModel):
+    """Whole numbers and no notes for the first rows, fractions and notes later: the kind
+    of output whose Parquet types only the later chunks reveal."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        x = model_input["x"]
+        late = x >= 10
+        return pd.DataFrame(
+            {
+                "score": [v / 4 if v >= 10 else v for v in x],
+                "note": [f"n{v}" if v >= 10 else None for v in x] if late.any() else None,
+            }
+        )
+
+
+def test_parquet_output_widens_to_what_later_chunks_hold(tmp_path: Path) -> None:
+    lt.pyfunc.save_model(Drifting(), tmp_path / "m")
+    (tmp_path / "in.csv").write_text("x\n" + "\n".join(str(i) for i in range(14)) + "\n")
+    out = tmp_path / "out.parquet"
+    result = _run(
+        "-m",
+        str(tmp_path / "m"),
+        "-i",
+        str(tmp_path / "in.csv"),
+        "-o",
+        str(out),
+        "--chunk-size",
+        "5",
+        "--trust-pickle",
+    )
+    assert result.exit_code == 0, result.output
+    scored = pd.read_parquet(out)
+    assert len(scored) == 14
+    assert scored["prediction_score"].tolist() == [*range(10), 2.5, 2.75, 3.0, 3.25]
+    notes = scored["prediction_note"]
+    assert notes[:10].isna().all()
+    assert notes[10:].tolist() == ["n10", "n11", "n12", "n13"]
+    assert not list(tmp_path.glob("out.parquet.*"))
+
+
+def test_parquet_needs_pyarrow_and_says_how_to_get_it(
+    tmp_path: Path, model_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    result = _run(
+        "-m", str(model_path), "-i", str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.parquet")
+    )
+    assert result.exit_code != 0
+    assert "pip install 'labtrack[parquet]'" in _one_line_error(result)
+    assert "Traceback" not in result.output
+
+
 def _one_line_error(result: Any) -> str:
     assert result.exit_code != 0
     lines = [line for line in result.output.splitlines() if line.startswith("Error")]

@@ -561,3 +561,45 @@ def test_lifespan_starts_and_stops_the_log(tmp_path: Path, model_path: Path) -> 
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert app.prediction_log is not None
     assert app.prediction_log._thread is None
+
+
+class Slow(lt.pyfunc.PythonModel):
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+        import time
+
+        time.sleep(0.4)
+        return [1.0] * len(model_input)
+
+
+def test_a_slow_model_does_not_hold_up_ping(tmp_path: Path) -> None:
+    """Once a prediction has been slow, predictions run in a thread: a health check sent
+    while one runs answers at once instead of waiting for the model."""
+    import time
+
+    lt.pyfunc.save_model(Slow(), tmp_path / "slow")
+    app = ScoringServer(lt.pyfunc.load_model(tmp_path / "slow", trust_pickle=True))
+
+    async def scenario() -> tuple[float, float]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
+            body = {"inputs": [[1.0]]}
+            first = await c.post("/invocations", json=body)  # inline, and found slow
+            assert first.status_code == 200
+            start = time.perf_counter()
+            done: dict[str, float] = {}
+
+            async def timed(name: str, call: Any) -> None:
+                response = await call
+                assert response.status_code == 200
+                done[name] = time.perf_counter() - start
+
+            await asyncio.gather(
+                timed("predict", c.post("/invocations", json=body)),
+                timed("ping", c.get("/ping")),
+            )
+            return done["ping"], done["predict"]
+
+    ping, predict = asyncio.run(scenario())
+    assert predict >= 0.4
+    assert ping < 0.2, f"/ping waited {ping:.2f} s for the model"
+    assert not app.inline

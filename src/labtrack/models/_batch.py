@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labtrack.errors import InvalidParameterValue
+from labtrack.errors import ConfigurationError, InvalidParameterValue
 from labtrack.models._scoring import check_numeric_text, prediction_columns
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ def check_files(source: Path, target: Path) -> tuple[str, str]:
     """The input's and the output's formats, once both paths are known to be usable:
     checked before the model is loaded, so a typo fails in a second, not after it."""
     in_fmt, out_fmt = file_format(source, "input"), file_format(target, "output")
+    if "parquet" in (in_fmt, out_fmt):
+        _pyarrow()
     if not source.is_file():
         raise InvalidParameterValue(f"Input file {str(source)!r} does not exist")
     if source.resolve() == target.resolve():
@@ -72,9 +74,21 @@ def input_size(path: Path, fmt: str) -> int:
     return path.stat().st_size
 
 
+def _pyarrow() -> tuple[Any, Any]:
+    """pyarrow and pyarrow.parquet, or a clear error saying how to install them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"Parquet files need pyarrow, which is not installed ({exc}); "
+            "install it with: pip install 'labtrack[parquet]'"
+        ) from None
+    return pa, pq
+
+
 def _parquet_file(path: Path) -> Any:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pa, pq = _pyarrow()
 
     try:
         return pq.ParquetFile(path)
@@ -127,21 +141,45 @@ class _ParquetWriter:
         self.writer: Any = None
 
     def write(self, frame: Any) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        pa, pq = _pyarrow()
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise InvalidParameterValue(f"Cannot write these rows as Parquet: {exc}") from None
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, table.schema)
         elif not table.schema.equals(self.writer.schema):
             try:  # e.g. a column that is all missing in this chunk (null type)
                 table = table.cast(self.writer.schema)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-                raise InvalidParameterValue(
-                    f"A chunk's columns do not match the earlier chunks' ({exc}); "
-                    "try a larger --chunk-size"
-                ) from None
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+                # The earlier chunks were narrower (all missing, or whole numbers where
+                # this chunk has fractions): widen what is written and go on.
+                table = self._widen(table)
         self.writer.write_table(table)
+
+    def _widen(self, table: Any) -> Any:
+        """Rewrite the chunks written so far with a schema that also holds ``table``'s
+        columns, and return ``table`` in that schema."""
+        pa, pq = _pyarrow()
+        try:
+            schema = pa.unify_schemas(
+                [self.writer.schema, table.schema], promote_options="permissive"
+            )
+            table = table.select(schema.names).cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, KeyError) as exc:
+            raise InvalidParameterValue(
+                f"A chunk's columns do not match the earlier chunks' ({exc})"
+            ) from None
+        self.writer.close()
+        earlier = self.path.with_name(self.path.name + ".narrow")
+        os.replace(self.path, earlier)
+        try:
+            self.writer = pq.ParquetWriter(self.path, schema)
+            for batch in pq.ParquetFile(earlier).iter_batches():
+                self.writer.write_table(pa.Table.from_batches([batch]).cast(schema))
+        finally:
+            earlier.unlink()
+        return table
 
     def close(self) -> None:
         if self.writer is not None:
