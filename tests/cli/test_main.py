@@ -169,6 +169,33 @@ def test_unsupported_uri_is_a_one_line_error(invoke: Invoke) -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["runs", "list", "--max-results", "abc"], "Invalid value for '--max-results'"),
+        (["runs", "list", "--output", "xml"], "Invalid value for '--output'"),
+        (["runs", "list", "--bogus"], "No such option '--bogus'"),
+        (["runs", "nope"], "No such command 'nope'"),
+        (["runs", "show"], "Missing argument 'RUN_ID'"),
+        (["--bogus"], "No such option '--bogus'"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_naming_the_help(
+    invoke: Invoke, args: list[str], says: str
+) -> None:
+    result = invoke(*args, exit_code=2)
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"Error: {says}")
+    assert "--help')" in result.stderr
+
+
+def test_a_group_called_bare_shows_its_help(invoke: Invoke) -> None:
+    result = invoke("runs", exit_code=2)
+    assert "Commands:" in result.output
+    assert "list" in result.output
+
+
 def test_missing_sqlite_directory_is_a_one_line_error(invoke: Invoke, tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}"
     result = invoke("--tracking-uri", uri, "experiments", "list", exit_code=1)

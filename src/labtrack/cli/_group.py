@@ -5,7 +5,8 @@ It does two things once, for every command under it:
 - library errors (:class:`~labtrack.errors.LabtrackError`: a missing run, a bad
   filter, an unreachable database, a wrong tracking URI ...) and file system
   errors become ``Error: <one line>`` on stderr with exit code 1, never a
-  traceback;
+  traceback; mistakes on the command line itself (an unknown option, a value of
+  the wrong type) are one line too, naming the ``--help`` to read, with exit code 2;
 - subcommands can be registered lazily as ``"module:attribute"`` strings, so
   ``labtrack --help`` and every command start without importing the others.
 """
@@ -45,6 +46,23 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+class OneLineUsageError(click.UsageError):
+    """A command-line mistake as one line (click's own shows the usage block first)."""
+
+    def __init__(self, error: click.UsageError) -> None:
+        super().__init__(one_line(error.format_message()), error.ctx)
+
+    def show(self, file: Any = None) -> None:
+        where = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{where}", file=file, err=file is None)
+
+
+def _one_line(error: click.UsageError) -> click.UsageError:
+    if isinstance(error, (OneLineUsageError, click.exceptions.NoArgsIsHelpError)):
+        return error  # already one line, or a group called bare: its help is the answer
+    return OneLineUsageError(error)
+
+
 class LabtrackGroup(click.Group):
     """A click group that renders library errors as one line and loads subcommands lazily.
 
@@ -74,9 +92,17 @@ class LabtrackGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from exc
         except (LabtrackError, OSError) as exc:
             raise CommandError(describe(exc)) from exc
 
