@@ -567,13 +567,13 @@ class Slow(lt.pyfunc.PythonModel):
     def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
         import time
 
-        time.sleep(0.4)
+        time.sleep(0.2)
         return [1.0] * len(model_input)
 
 
 def test_a_slow_model_does_not_hold_up_ping(tmp_path: Path) -> None:
-    """Once a prediction has been slow, predictions run in a thread: a health check sent
-    while one runs answers at once instead of waiting for the model."""
+    """Once predictions have been slow (twice: once may be a cold start), they run in a
+    thread: a health check sent while one runs answers at once instead of waiting."""
     import time
 
     lt.pyfunc.save_model(Slow(), tmp_path / "slow")
@@ -583,8 +583,9 @@ def test_a_slow_model_does_not_hold_up_ping(tmp_path: Path) -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://scoring") as c:
             body = {"inputs": [[1.0]]}
-            first = await c.post("/invocations", json=body)  # inline, and found slow
-            assert first.status_code == 200
+            for _ in range(2):  # inline, and found slow
+                assert (await c.post("/invocations", json=body)).status_code == 200
+            assert not app.inline
             start = time.perf_counter()
             done: dict[str, float] = {}
 
@@ -600,6 +601,5 @@ def test_a_slow_model_does_not_hold_up_ping(tmp_path: Path) -> None:
             return done["ping"], done["predict"]
 
     ping, predict = asyncio.run(scenario())
-    assert predict >= 0.4
-    assert ping < 0.2, f"/ping waited {ping:.2f} s for the model"
-    assert not app.inline
+    assert predict >= 0.2
+    assert ping < 0.1, f"/ping waited {ping:.2f} s for the model"

@@ -14,8 +14,9 @@
 
 Small requests are predicted inline on the event loop while the model answers them
 quickly (a thread hop costs about 0.4 ms, a third of a fast model's request); larger
-requests, and every request once the model has taken longer than ``INLINE_SECONDS`` on
-one, are predicted in a worker thread, so ``/ping`` still answers while they run.
+requests, and every request once the model has twice taken longer than
+``INLINE_SECONDS`` (once could be a cold start or a pause of the machine), are predicted
+in a worker thread, so ``/ping`` still answers while they run.
 ``app_from_environment`` is the factory each ``--workers`` process calls;
 ``read_prediction_log(dir)`` reads a ``--log-predictions`` directory back as a DataFrame.
 """
@@ -57,9 +58,9 @@ logger = logging.getLogger("labtrack.models.serve")
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Bodies up to this size are predicted on the event loop; larger ones in a thread.
 INLINE_BODY_BYTES = 64 * 1024
-#: A model that takes longer than this on an inline request is predicted in a thread
+#: A model that takes longer than this on two inline requests is predicted in a thread
 #: from then on (a slow model must not hold up /ping, /health or other requests).
-INLINE_SECONDS = 0.005
+INLINE_SECONDS = 0.025
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -101,7 +102,8 @@ class ScoringServer:
         self.prediction_log = prediction_log
         self.max_body_bytes = max_body_bytes
         self.inline_body_bytes = inline_body_bytes
-        self.inline = True  # until the model is slow once
+        self.inline = True  # until the model has been slow twice
+        self._slow_inline = 0
         self._schema = model.input_schema
         self._version = __version__.encode()
         self._health = json.dumps(
@@ -159,8 +161,10 @@ class ScoringServer:
                     return 200, self._score(body, content_type)
                 finally:
                     if time.perf_counter() - started > INLINE_SECONDS:
-                        self.inline = False
-                        logger.info("The model is slow: predicting in a worker thread from now on")
+                        self._slow_inline += 1
+                        if self._slow_inline >= 2:
+                            self.inline = False
+                            logger.info("The model is slow: predicting in a thread from now on")
             loop = asyncio.get_running_loop()
             return 200, await loop.run_in_executor(None, self._score, body, content_type)
         except LabtrackError as exc:
