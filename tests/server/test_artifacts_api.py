@@ -69,7 +69,10 @@ class Env:
 def make_app(tmp: Path, dest: str, **kwargs: Any) -> Any:
     return create_app(
         ServerConfig(
-            backend_store_uri=f"sqlite:///{tmp / 'db.db'}", artifacts_destination=dest, **kwargs
+            backend_store_uri=f"sqlite:///{tmp / 'db.db'}",
+            artifacts_destination=dest,
+            allowed_hosts=("testserver",),  # httpx's in-process requests name this host
+            **kwargs,
         )
     )
 

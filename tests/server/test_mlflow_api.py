@@ -277,7 +277,7 @@ def test_oversized_body_is_refused_before_it_is_read(server: str) -> None:
     host, port = server.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(
-            f"POST {API}/experiments/create HTTP/1.1\r\nHost: x\r\n"
+            f"POST {API}/experiments/create HTTP/1.1\r\nHost: {host}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {10**12}\r\n\r\n{{}}".encode()
         )
         reply = b""
@@ -522,3 +522,64 @@ def test_model_version_search_with_a_huge_version_number(http: httpx.Client) -> 
     )
     assert response.status_code == 200, response.text
     assert response.json().get("model_versions", []) == []
+
+
+# -- DNS rebinding -------------------------------------------------------------------------------
+def test_a_rebound_host_name_is_refused(server: str, http: httpx.Client) -> None:
+    """A page on evil.example whose name now resolves to the server's address: the
+    browser sends Host: evil.example (and no Origin on a same-origin GET)."""
+    port = httpx.URL(server).port
+    for method, path in (("GET", "/experiments/search"), ("POST", "/experiments/create")):
+        response = http.request(
+            method,
+            f"{API}{path}",
+            headers={"Host": f"evil.example:{port}"},
+            json={"name": "rebound"} if method == "POST" else None,
+            params={"max_results": 10} if method == "GET" else None,
+        )
+        status, code, message = error(response)
+        assert (status, code) == (403, "PERMISSION_DENIED")
+        assert "--allowed-hosts evil.example" in message
+    page = http.get("/", headers={"Host": "evil.example"})
+    assert page.status_code == 403
+    assert "text/html" in page.headers["content-type"]
+    # Health checks hold no data and answer whatever the name.
+    assert http.get("/health", headers={"Host": "lb.internal"}).status_code == 200
+    # Nothing was created.
+    found = http.get(f"{API}/experiments/get-by-name", params={"experiment_name": "rebound"})
+    assert found.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed", "expected"),
+    [
+        ("127.0.0.1:5000", (), True),
+        ("[::1]:5000", (), True),
+        ("10.1.2.3", (), True),
+        ("localhost:5000", (), True),
+        ("app.localhost", (), True),
+        ("tracker:5000", (), False),
+        ("tracker:5000", ("tracker",), True),
+        ("TRACKER:5000", ("tracker",), True),
+        ("tracker:5001", ("tracker:5000",), False),
+        ("ml.corp.example", ("*.corp.example",), True),
+        ("corp.example.evil", ("*.corp.example",), False),
+        ("anything.example", ("*",), True),
+        ("", (), False),
+    ],
+)
+def test_host_names_the_server_answers_to(
+    host: str, allowed: tuple[str, ...], expected: bool
+) -> None:
+    from labtrack.server._cross_site import host_allowed
+
+    assert host_allowed(host, allowed) is expected
+
+
+def test_allowed_hosts_reach_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labtrack.server.app import ServerConfig
+
+    config = ServerConfig(allowed_hosts=("tracking.example.org", "*.corp.example"))
+    for key, value in config.to_environ().items():
+        monkeypatch.setenv(key, value)
+    assert ServerConfig.from_environ().allowed_hosts == config.allowed_hosts

@@ -17,7 +17,7 @@ import pytest
 
 from databases import fresh_database
 from labtrack.entities import Metric, Param
-from labtrack.errors import InvalidParameterValue
+from labtrack.errors import InvalidParameterValue, PermissionDenied
 from labtrack.store.rest import RestStore
 from livesrv import serve_in_process
 
@@ -44,7 +44,13 @@ class RoundRobin(httpx.BaseTransport):
 def two_servers(tmp_path: Path) -> Iterator[RestStore]:
     with fresh_database("postgresql", tmp_path) as db:
         artifacts = tmp_path / "artifacts"
-        with serve_in_process(db, artifacts) as a, serve_in_process(db, artifacts, workers=2) as b:
+        # Behind a load balancer the servers are reached by its name: they must know it
+        # (LABTRACK_SERVER_ALLOWED_HOSTS, read by `labtrack server` and its workers).
+        env = {"LABTRACK_SERVER_ALLOWED_HOSTS": "balanced.invalid"}
+        with (
+            serve_in_process(db, artifacts, extra_env=env) as a,
+            serve_in_process(db, artifacts, workers=2, extra_env=env) as b,
+        ):
             transport = RoundRobin([a, b])
             store = RestStore("http://balanced.invalid", transport=transport)
             yield store
@@ -97,6 +103,18 @@ def test_a_retried_bulk_request_is_applied_once_whichever_server_gets_it(
         store.log_batch(run_id, [Metric("m", 1.0, 1, 0)], request_id="same-request")
     steps, _, _ = store.get_metric_history_columns(run_id, "m")
     assert steps == [0]
+
+
+def test_the_servers_answer_only_to_their_names(two_servers: RestStore) -> None:
+    assert two_servers.get_experiment_by_name("Default")  # reached as balanced.invalid
+    for _ in range(3):  # every process of both servers refuses another name
+        with pytest.raises(PermissionDenied, match=r"--allowed-hosts rebound\.example"):
+            two_servers.http.request(
+                "GET",
+                "/api/2.0/mlflow/experiments/get",
+                params={"experiment_id": "0"},
+                headers={"Host": "rebound.example"},
+            )
 
 
 def test_param_immutability_holds_across_servers(two_servers: RestStore) -> None:

@@ -29,7 +29,12 @@ def make_app(tmp: Path, with_demo: bool = True) -> DemoApp:
 
     db_uri = f"sqlite:///{tmp / 'ui.db'}"
     artifacts = str(tmp / "artifacts")
-    app = create_app(ServerConfig(backend_store_uri=db_uri, artifacts_destination=artifacts))
+    config = ServerConfig(
+        backend_store_uri=db_uri,
+        artifacts_destination=artifacts,
+        allowed_hosts=("testserver",),  # httpx's in-process requests name this host
+    )
+    app = create_app(config)
     demo = build(app.state.context) if with_demo else None
     return DemoApp(app, demo, db_uri, artifacts)  # type: ignore[arg-type]
 

@@ -48,16 +48,19 @@ def _serve(
     port: int,
     workers: int,
     log_level: str,
+    allowed_hosts: str,
 ) -> None:
     import uvicorn
 
-    from labtrack.server.app import ServerConfig, ServerContext
+    from labtrack.server.app import ServerConfig, ServerContext, parse_hosts
 
     config = ServerConfig(
         backend_store_uri=backend_store_uri,
         artifacts_destination=artifacts_destination,
         default_artifact_root=default_artifact_root,
         serve_artifacts=serve_artifacts,
+        # The name it listens on is one of its names (IP addresses always are).
+        allowed_hosts=(*parse_hosts(allowed_hosts), host),
     )
     # Open the store once here: a bad URI or an unreachable database is reported now, as
     # one line, rather than by every worker; the schema is created or upgraded once.
@@ -141,6 +144,16 @@ def _common_options(f):
             "many writers).",
         ),
         click.option(
+            "--allowed-hosts",
+            metavar="NAMES",
+            envvar="LABTRACK_SERVER_ALLOWED_HOSTS",
+            default="",
+            help="Host names clients and browsers reach this server by, comma-separated "
+            "(tracking.example.org, *.corp.example; * for any). localhost and IP addresses "
+            "always work; requests naming any other host are refused, which stops web pages "
+            "reaching the server through DNS rebinding. [env: LABTRACK_SERVER_ALLOWED_HOSTS]",
+        ),
+        click.option(
             "--log-level",
             type=click.Choice(["critical", "error", "warning", "info", "debug"]),
             default="info",
@@ -168,6 +181,7 @@ def server(
     default_artifact_root: str | None,
     serve_artifacts: bool,
     host: str,
+    allowed_hosts: str,
     workers: int,
     log_level: str,
     port: int,
@@ -187,6 +201,7 @@ def server(
         port,
         workers,
         log_level,
+        allowed_hosts,
     )
 
 
@@ -204,6 +219,7 @@ def ui(
     default_artifact_root: str | None,
     serve_artifacts: bool,
     host: str,
+    allowed_hosts: str,
     workers: int,
     log_level: str,
     port: int | None,
@@ -222,4 +238,5 @@ def ui(
         port,
         workers,
         log_level,
+        allowed_hosts,
     )

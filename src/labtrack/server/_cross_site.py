@@ -9,10 +9,19 @@ every POST, and ``Sec-Fetch-Site`` with most. A request that comes from no brows
 
 Behind a reverse proxy that rewrites ``Host``, the proxy's ``X-Forwarded-Host`` names the
 site the browser saw; a cross-site page cannot set that header on a simple request.
+
+A page can also *become* same-origin with the server by DNS rebinding: its own name
+(``evil.example``) is made to resolve to the server's address, and the browser then
+reads and writes the server as ``evil.example``. Only the ``Host`` header still names
+the attacker, so the server answers only to the names it is known by (``HostGuard``):
+``localhost``, any IP address (a page cannot rebind a name that is a number), and the
+names given with ``--allowed-hosts``.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -23,6 +32,9 @@ if TYPE_CHECKING:
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIXES = ("/api/", "/ajax-api/")
+# Answered whatever the Host: they hold no data, and load balancers probe them by address
+# or by a name of their own.
+UNGUARDED_PATHS = frozenset({"/health", "/version"})
 
 
 def same_origin(headers: Mapping[str, str]) -> bool:
@@ -78,3 +90,73 @@ async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
         "on another site (its Origin is not this server)"
     )
     await JSONResponse(error.to_json(), status_code=error.http_status)(scope, receive, send)
+
+
+def split_host(header: str) -> tuple[str, str | None]:
+    """``(name, port)`` of a Host header: ``example.org:5000``, ``[::1]:5000``, ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        name, _, rest = header[1:].partition("]")
+        return name, rest[1:] if rest.startswith(":") else None
+    if header.count(":") == 1:
+        name, port = header.split(":")
+        return name, port
+    return header, None
+
+
+def host_allowed(header: str, allowed: tuple[str, ...]) -> bool:
+    """Whether a request's Host header names this server.
+
+    Always allowed: ``localhost`` (and ``*.localhost``) and IP addresses. ``allowed``
+    holds more names or patterns (``tracking.example.org``, ``*.corp.example``,
+    ``tracker:5000`` for one port only, ``*`` for any host).
+    """
+    name, port = split_host(header)
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    full = f"{name}:{port}" if port else name
+    for pattern in allowed:
+        pattern = pattern.strip().lower()
+        if pattern == "*" or fnmatchcase(name, pattern) or fnmatchcase(full, pattern):
+            return True
+    return False
+
+
+class HostGuard:
+    """Answers 403 to a request whose Host is not a name of this server (DNS rebinding)."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in UNGUARDED_PATHS:
+            from starlette.datastructures import Headers
+
+            host = Headers(scope=scope).get("host", "")
+            if not host_allowed(host, self.allowed):
+                await _refuse_host(host, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse_host(host: str, scope: Scope, receive: Receive, send: Send) -> None:
+    from starlette.requests import Request
+
+    from labtrack.errors import PermissionDenied
+    from labtrack.server.errors import error_response
+
+    name = split_host(host)[0] or "(none)"
+    error = PermissionDenied(
+        f"This server does not answer to the host name {name!r}. If that is its name, "
+        f"start it with --allowed-hosts {name} (or LABTRACK_SERVER_ALLOWED_HOSTS); "
+        "otherwise a web page may be trying to reach it through DNS rebinding"
+    )
+    await error_response(error, Request(scope))(scope, receive, send)

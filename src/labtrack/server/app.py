@@ -37,6 +37,9 @@ class ServerConfig:
     # serving artifacts (clients then upload through this server), else the destination.
     default_artifact_root: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Host names the server answers to besides localhost and IP addresses (patterns with
+    # "*"; "*" alone for any): the guard against DNS rebinding (server/_cross_site.py).
+    allowed_hosts: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_environ(self) -> dict[str, str]:
@@ -46,6 +49,7 @@ class ServerConfig:
             f"{_ENV_PREFIX}ARTIFACTS_DESTINATION": self.artifacts_destination,
             f"{_ENV_PREFIX}SERVE_ARTIFACTS": "true" if self.serve_artifacts else "false",
             f"{_ENV_PREFIX}MAX_BODY_BYTES": str(self.max_body_bytes),
+            f"{_ENV_PREFIX}ALLOWED_HOSTS": ",".join(self.allowed_hosts),
         }
         if self.default_artifact_root:
             env[f"{_ENV_PREFIX}DEFAULT_ARTIFACT_ROOT"] = self.default_artifact_root
@@ -62,6 +66,7 @@ class ServerConfig:
             serve_artifacts=get(f"{_ENV_PREFIX}SERVE_ARTIFACTS", "true") == "true",
             default_artifact_root=get(f"{_ENV_PREFIX}DEFAULT_ARTIFACT_ROOT") or None,
             max_body_bytes=int(get(f"{_ENV_PREFIX}MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
+            allowed_hosts=parse_hosts(get(f"{_ENV_PREFIX}ALLOWED_HOSTS", "")),
         )
 
 
@@ -129,6 +134,11 @@ class ServerContext:
         )
 
 
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """``"a.example, *.corp.example"`` -> ``("a.example", "*.corp.example")``."""
+    return tuple(h.strip() for h in text.split(",") if h.strip())
+
+
 def _as_uri(location: str) -> str:
     if "://" in location or location.startswith(f"{PROXY_SCHEME}:") or location.startswith("file:"):
         return location.rstrip("/")
@@ -169,9 +179,10 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     from labtrack.ui import mount as mount_ui
 
     mount_ui(app, context)
-    from labtrack.server._cross_site import CrossSiteGuard
+    from labtrack.server._cross_site import CrossSiteGuard, HostGuard
 
     app.add_middleware(CrossSiteGuard)
+    app.add_middleware(HostGuard, allowed=config.allowed_hosts)  # outermost: runs first
     return app
 
 
