@@ -3,6 +3,11 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The real MLflow, in a venv of its own, that the compatibility tests run side by side
+# with labtrack (its server's answers, its scoring server's predictions); the benchmarks
+# in bench/ use the same one.
+MLFLOW_VENV := bench/.work/mlflow-venv
+MLFLOW_REFERENCE ?= mlflow==3.17.2
 
 .PHONY: test lint typecheck pytest clean
 
@@ -21,7 +26,11 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
-pytest: $(BIN)/.installed
+$(MLFLOW_VENV)/bin/mlflow:
+	test -x $(MLFLOW_VENV)/bin/python || $(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/python -m pip install --quiet "$(MLFLOW_REFERENCE)"
+
+pytest: $(BIN)/.installed $(MLFLOW_VENV)/bin/mlflow
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 clean:
