@@ -177,6 +177,21 @@ async def test_register_a_model_and_promote_it(
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")
 
+    # Tags on the model and on a version: set from the page, shown, deleted.
+    version_one = f"{model_page}/versions/1"
+    await post_form(fresh_http, model_page, f"{model_page}/tags", {"key": "team", "value": "eta"})
+    await post_form(
+        fresh_http, version_one, f"{version_one}/tags", {"key": "validated", "value": "yes"}
+    )
+    assert service.get_registered_model("taxi-duration").tags == {"team": "eta"}
+    assert service.get_model_version("taxi-duration", 1).tags == {"validated": "yes"}
+    assert '<td class="wrap">eta</td>' in (await fresh_http.get(model_page)).text
+    assert '<td class="wrap">yes</td>' in (await fresh_http.get(version_one)).text
+    await post_form(fresh_http, model_page, f"{model_page}/tags/delete", {"key": "team"})
+    await post_form(fresh_http, version_one, f"{version_one}/tags/delete", {"key": "validated"})
+    assert service.get_registered_model("taxi-duration").tags == {}
+    assert service.get_model_version("taxi-duration", 1).tags == {}
+
 
 async def test_register_a_logged_model_from_its_run(
     fresh_http: httpx.AsyncClient, fresh: DemoApp

@@ -222,6 +222,42 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
+    @api.post("/models/{name}/tags")
+    async def set_model_tag(name: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            key = field(form, "key")
+            ctx.service.set_registered_model_tag(name, key, field(form, "value", required=False))
+            return model_url(name) + "#tags", f"Set tag {key!r}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/tags/delete")
+    async def delete_model_tag(name: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            key = field(form, "key")
+            ctx.service.delete_registered_model_tag(name, key)
+            return model_url(name) + "#tags", f"Deleted tag {key!r}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/versions/{version}/tags")
+    async def set_version_tag(name: str, version: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            key, value = field(form, "key"), field(form, "value", required=False)
+            ctx.service.set_model_version_tag(name, version, key, value)
+            return version_url(name, int(version)) + "#tags", f"Set tag {key!r}"
+
+        return await perform(request, action, model_url(name))
+
+    @api.post("/models/{name}/versions/{version}/tags/delete")
+    async def delete_version_tag(name: str, version: str, request: Request) -> Response:
+        def action(form: dict[str, Any]) -> tuple[str, str]:
+            key = field(form, "key")
+            ctx.service.delete_model_version_tag(name, version, key)
+            return version_url(name, int(version)) + "#tags", f"Deleted tag {key!r}"
+
+        return await perform(request, action, model_url(name))
+
     @api.post("/models/{name}/description")
     async def describe_model(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
