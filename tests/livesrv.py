@@ -52,7 +52,11 @@ def forget_http_clients(url: str) -> None:
 
 @contextlib.contextmanager
 def serve_in_thread(
-    backend_store_uri: str, artifacts_destination: str, *, serve_artifacts: bool = True
+    backend_store_uri: str,
+    artifacts_destination: str,
+    *,
+    serve_artifacts: bool = True,
+    cors_allowed_origins: tuple[str, ...] = (),
 ) -> Iterator[str]:
     import uvicorn
 
@@ -63,6 +67,7 @@ def serve_in_thread(
             backend_store_uri=backend_store_uri,
             artifacts_destination=artifacts_destination,
             serve_artifacts=serve_artifacts,
+            cors_allowed_origins=cors_allowed_origins,
         )
     )
     port = free_port()

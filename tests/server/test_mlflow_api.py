@@ -468,6 +468,106 @@ def test_same_site_browsers_clients_and_proxies_pass(server: str, http: httpx.Cl
     assert read.status_code == 200
 
 
+# -- origins allowed to call the API from a browser (CORS) -----------------------------------
+APP = "https://notebook.corp.example"
+
+
+@pytest.fixture(scope="module")
+def cors_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp("cors")
+    with serve_in_thread(
+        f"sqlite:///{tmp / 'db.db'}",
+        str(tmp / "artifacts"),
+        cors_allowed_origins=(APP, "http://localhost:*"),
+    ) as url:
+        yield url
+
+
+def test_an_allowed_origin_calls_the_api_from_a_browser(cors_server: str) -> None:
+    """What a browser does for a JSON POST from another site: a preflight, then the
+    request; both must carry the CORS headers or the page cannot read the answer."""
+    with httpx.Client(base_url=cors_server, timeout=30) as http:
+        preflight = http.options(
+            f"{API}/experiments/create",
+            headers={
+                "Origin": APP,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,authorization",
+            },
+        )
+        assert preflight.status_code == 200, preflight.text
+        assert preflight.headers["access-control-allow-origin"] == APP
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+        for origin in (APP, "http://localhost:8888"):
+            created = http.post(
+                f"{API}/experiments/create",
+                json={"name": f"from {origin}"},
+                headers={"Origin": origin, "Sec-Fetch-Site": "cross-site"},
+            )
+            assert created.status_code == 200, created.text
+            assert created.headers["access-control-allow-origin"] == origin
+        # Other sites are still refused, and get no CORS headers to read the refusal.
+        refused = http.options(
+            f"{API}/experiments/create",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert error(refused)[:2] == (403, "PERMISSION_DENIED")
+        assert "access-control-allow-origin" not in refused.headers
+        forged = http.post(
+            f"{API}/experiments/create",
+            json={"name": "forged"},
+            headers={"Origin": "https://evil.example"},
+        )
+        status, code, message = error(forged)
+        assert (status, code) == (403, "PERMISSION_DENIED")
+        assert "--cors-allowed-origins" in message
+        assert "access-control-allow-origin" not in forged.headers
+        found = http.get(f"{API}/experiments/get-by-name", params={"experiment_name": "forged"})
+        assert found.status_code == 404
+
+
+def test_an_allowed_origin_cannot_post_the_ui_forms(cors_server: str) -> None:
+    """CORS opens the API, not the UI's forms: those still need the UI's own origin."""
+    with httpx.Client(base_url=cors_server, timeout=30) as http:
+        response = http.post("/experiments", data={"name": "via-form"}, headers={"Origin": APP})
+        assert response.status_code == 403
+        found = http.get(f"{API}/experiments/get-by-name", params={"experiment_name": "via-form"})
+        assert found.status_code == 404
+
+
+def test_without_allowed_origins_no_cors_headers_are_sent(http: httpx.Client) -> None:
+    response = http.get(
+        f"{API}/experiments/get-by-name",
+        params={"experiment_name": "Default"},
+        headers={"Origin": APP},
+    )
+    assert response.status_code == 200
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed", "expected"),
+    [
+        (APP, (APP,), True),
+        (APP.upper(), (APP + "/",), True),
+        ("http://notebook.corp.example", (APP,), False),  # another scheme is another origin
+        ("https://ml.corp.example", ("https://*.corp.example",), True),
+        ("https://corp.example.evil", ("https://*.corp.example",), False),
+        ("http://localhost:3000", ("http://localhost:*",), True),
+        ("https://anything.example", ("*",), True),
+        ("null", ("*",), False),  # sandboxed frames and file:// pages never match
+        ("", (APP,), False),
+    ],
+)
+def test_origins_allowed_to_call_the_api(
+    origin: str, allowed: tuple[str, ...], expected: bool
+) -> None:
+    from labtrack.server._cross_site import origin_allowed
+
+    assert origin_allowed(origin, allowed) is expected
+
+
 # -- integers beyond 64 bits -------------------------------------------------------------------
 HUGE = "9" * 30
 
@@ -579,7 +679,11 @@ def test_host_names_the_server_answers_to(
 def test_allowed_hosts_reach_every_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     from labtrack.server.app import ServerConfig
 
-    config = ServerConfig(allowed_hosts=("tracking.example.org", "*.corp.example"))
+    config = ServerConfig(
+        allowed_hosts=("tracking.example.org", "*.corp.example"),
+        cors_allowed_origins=(APP, "http://localhost:*"),
+    )
     for key, value in config.to_environ().items():
         monkeypatch.setenv(key, value)
     assert ServerConfig.from_environ().allowed_hosts == config.allowed_hosts
+    assert ServerConfig.from_environ().cors_allowed_origins == config.cors_allowed_origins

@@ -49,6 +49,7 @@ def _serve(
     workers: int,
     log_level: str,
     allowed_hosts: str,
+    cors_allowed_origins: str,
 ) -> None:
     import uvicorn
 
@@ -61,6 +62,7 @@ def _serve(
         serve_artifacts=serve_artifacts,
         # The name it listens on is one of its names (IP addresses always are).
         allowed_hosts=(*parse_hosts(allowed_hosts), host),
+        cors_allowed_origins=parse_hosts(cors_allowed_origins),
     )
     # Open the store once here: a bad URI or an unreachable database is reported now, as
     # one line, rather than by every worker; the schema is created or upgraded once.
@@ -154,6 +156,16 @@ def _common_options(f):
             "reaching the server through DNS rebinding. [env: LABTRACK_SERVER_ALLOWED_HOSTS]",
         ),
         click.option(
+            "--cors-allowed-origins",
+            metavar="ORIGINS",
+            envvar="LABTRACK_SERVER_CORS_ALLOWED_ORIGINS",
+            default="",
+            help="Web applications on other sites that may call the API from a browser, "
+            "comma-separated (https://app.example, https://*.corp.example, "
+            "http://localhost:*; * for any). Without it, browsers may change things only "
+            "from this server's own pages. [env: LABTRACK_SERVER_CORS_ALLOWED_ORIGINS]",
+        ),
+        click.option(
             "--log-level",
             type=click.Choice(["critical", "error", "warning", "info", "debug"]),
             default="info",
@@ -182,6 +194,7 @@ def server(
     serve_artifacts: bool,
     host: str,
     allowed_hosts: str,
+    cors_allowed_origins: str,
     workers: int,
     log_level: str,
     port: int,
@@ -202,6 +215,7 @@ def server(
         workers,
         log_level,
         allowed_hosts,
+        cors_allowed_origins,
     )
 
 
@@ -220,6 +234,7 @@ def ui(
     serve_artifacts: bool,
     host: str,
     allowed_hosts: str,
+    cors_allowed_origins: str,
     workers: int,
     log_level: str,
     port: int | None,
@@ -239,4 +254,5 @@ def ui(
         workers,
         log_level,
         allowed_hosts,
+        cors_allowed_origins,
     )

@@ -16,18 +16,25 @@ reads and writes the server as ``evil.example``. Only the ``Host`` header still 
 the attacker, so the server answers only to the names it is known by (``HostGuard``):
 ``localhost``, any IP address (a page cannot rebind a name that is a number), and the
 names given with ``--allowed-hosts``.
+
+Web applications on other sites that should use the API from the browser (a notebook
+front end, a team dashboard) are named with ``--cors-allowed-origins``: their requests
+pass ``CrossSiteGuard`` and get CORS headers (Starlette's ``CORSMiddleware``), so the
+browser lets them read the answers. The UI's own forms never accept them
+(``labtrack.ui._security``).
 """
 
 from __future__ import annotations
 
 import ipaddress
-from fnmatch import fnmatchcase
+from fnmatch import fnmatchcase, translate
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from starlette.datastructures import Headers
     from starlette.types import ASGIApp, Receive, Scope, Send
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -35,6 +42,56 @@ API_PREFIXES = ("/api/", "/ajax-api/")
 # Answered whatever the Host: they hold no data, and load balancers probe them by address
 # or by a name of their own.
 UNGUARDED_PATHS = frozenset({"/health", "/version"})
+
+
+def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
+    """Whether ``origin`` (``https://app.example:8443``) is one of the ``allowed`` origins
+    or patterns (``https://*.corp.example``, ``http://localhost:*``, ``*`` for any)."""
+    origin = origin.strip().lower()
+    if not origin or origin == "null":
+        return False
+    return any(
+        pattern == "*" or fnmatchcase(origin, pattern) for pattern in normalise_origins(allowed)
+    )
+
+
+def normalise_origins(allowed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(p.strip().lower().rstrip("/") for p in allowed if p.strip())
+
+
+def origin_regex(allowed: tuple[str, ...]) -> str:
+    """One regular expression matching exactly the ``allowed`` origin patterns."""
+    return "|".join(translate(p) for p in normalise_origins(allowed))
+
+
+def cors(app: ASGIApp, allowed_origins: tuple[str, ...]) -> ASGIApp:
+    """Starlette's CORS middleware for the ``allowed_origins``; a preflight from any other
+    origin gets MLflow's error JSON (403) instead of Starlette's plain-text 400."""
+    from starlette.middleware.cors import CORSMiddleware
+    from starlette.responses import JSONResponse, Response
+
+    from labtrack.errors import PermissionDenied
+
+    class _Cors(CORSMiddleware):
+        def preflight_response(self, request_headers: Headers) -> Response:
+            response = super().preflight_response(request_headers)
+            if response.status_code < 400:
+                return response
+            error = PermissionDenied(
+                f"CORS preflight refused ({bytes(response.body).decode()}): the origin "
+                f"{request_headers.get('origin')!r} is not one of --cors-allowed-origins"
+            )
+            return JSONResponse(error.to_json(), status_code=error.http_status)
+
+    any_origin = "*" in allowed_origins
+    return _Cors(
+        app,
+        allow_origins=["*"] if any_origin else [],
+        allow_origin_regex=None if any_origin else origin_regex(allowed_origins),
+        allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+        allow_headers=["*"],
+        max_age=600,
+    )
 
 
 def same_origin(headers: Mapping[str, str]) -> bool:
@@ -57,14 +114,16 @@ def same_origin(headers: Mapping[str, str]) -> bool:
 
 
 class CrossSiteGuard:
-    """Answers 403 (MLflow's error JSON) to a state-changing API request from another site.
+    """Answers 403 (MLflow's error JSON) to a state-changing API request from another site,
+    unless that site is one of ``allowed_origins``.
 
     GET requests change nothing and pass; the UI's own forms are checked more strictly
     (origin and a CSRF token) by ``labtrack.ui._security``.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.allowed_origins = allowed_origins
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -74,7 +133,11 @@ class CrossSiteGuard:
         ):
             from starlette.datastructures import Headers
 
-            if not same_origin(Headers(scope=scope)):
+            headers = Headers(scope=scope)
+            if not same_origin(headers) and not (
+                self.allowed_origins
+                and origin_allowed(headers.get("origin", ""), self.allowed_origins)
+            ):
                 await _refuse(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -87,7 +150,8 @@ async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
 
     error = PermissionDenied(
         f"Cross-site request refused: {scope['method']} {scope['path']} was sent by a page "
-        "on another site (its Origin is not this server)"
+        "on another site (its Origin is not this server). If that site is yours, start the "
+        "server with --cors-allowed-origins naming it (or LABTRACK_SERVER_CORS_ALLOWED_ORIGINS)"
     )
     await JSONResponse(error.to_json(), status_code=error.http_status)(scope, receive, send)
 

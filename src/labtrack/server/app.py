@@ -40,6 +40,9 @@ class ServerConfig:
     # Host names the server answers to besides localhost and IP addresses (patterns with
     # "*"; "*" alone for any): the guard against DNS rebinding (server/_cross_site.py).
     allowed_hosts: tuple[str, ...] = ()
+    # Web applications on other sites allowed to call the API from a browser
+    # ("https://app.example", "https://*.corp.example", "http://localhost:*"; "*" for any).
+    cors_allowed_origins: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_environ(self) -> dict[str, str]:
@@ -50,6 +53,7 @@ class ServerConfig:
             f"{_ENV_PREFIX}SERVE_ARTIFACTS": "true" if self.serve_artifacts else "false",
             f"{_ENV_PREFIX}MAX_BODY_BYTES": str(self.max_body_bytes),
             f"{_ENV_PREFIX}ALLOWED_HOSTS": ",".join(self.allowed_hosts),
+            f"{_ENV_PREFIX}CORS_ALLOWED_ORIGINS": ",".join(self.cors_allowed_origins),
         }
         if self.default_artifact_root:
             env[f"{_ENV_PREFIX}DEFAULT_ARTIFACT_ROOT"] = self.default_artifact_root
@@ -67,6 +71,7 @@ class ServerConfig:
             default_artifact_root=get(f"{_ENV_PREFIX}DEFAULT_ARTIFACT_ROOT") or None,
             max_body_bytes=int(get(f"{_ENV_PREFIX}MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
             allowed_hosts=parse_hosts(get(f"{_ENV_PREFIX}ALLOWED_HOSTS", "")),
+            cors_allowed_origins=parse_hosts(get(f"{_ENV_PREFIX}CORS_ALLOWED_ORIGINS", "")),
         )
 
 
@@ -135,7 +140,8 @@ class ServerContext:
 
 
 def parse_hosts(text: str) -> tuple[str, ...]:
-    """``"a.example, *.corp.example"`` -> ``("a.example", "*.corp.example")``."""
+    """``"a.example, *.corp.example"`` -> ``("a.example", "*.corp.example")`` (host names
+    or origins, as given on the command line)."""
     return tuple(h.strip() for h in text.split(",") if h.strip())
 
 
@@ -179,11 +185,20 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     from labtrack.ui import mount as mount_ui
 
     mount_ui(app, context)
-    from labtrack.server._cross_site import CrossSiteGuard, HostGuard
-
-    app.add_middleware(CrossSiteGuard)
-    app.add_middleware(HostGuard, allowed=config.allowed_hosts)  # outermost: runs first
+    _add_guards(app, config)
     return app
+
+
+def _add_guards(app: FastAPI, config: ServerConfig) -> None:
+    """Middleware, innermost first: the cross-site guard, CORS for the origins allowed to
+    call the API from a browser, and the host guard, which runs first."""
+    from labtrack.server._cross_site import CrossSiteGuard, HostGuard, cors
+
+    origins = config.cors_allowed_origins
+    app.add_middleware(CrossSiteGuard, allowed_origins=origins)
+    if origins:
+        app.add_middleware(cors, allowed_origins=origins)
+    app.add_middleware(HostGuard, allowed=config.allowed_hosts)
 
 
 def _mount_service_routes(app: FastAPI, context: ServerContext) -> None:
