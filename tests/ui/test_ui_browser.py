@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import httpx
 import pytest
 
 from ui.demo import XSS_NAME, XSS_TAG, Demo, build
@@ -382,3 +385,70 @@ def test_zooming_a_long_history_loads_its_detail(live: Live, tab: Tab) -> None:
     page.click("[data-reset-zoom]")
     page.locator("[data-chart-note]", has_text="buckets").wait_for()
     assert tab.errors == []
+
+
+# -- a web application on another origin calling the API (--cors-allowed-origins) -------------
+APP_PAGE = b"<!doctype html><title>notebook</title><p>another site</p>"
+
+
+@pytest.fixture(scope="module")
+def other_site() -> Iterator[str]:
+    """A page on another origin: http://localhost:PORT is not http://127.0.0.1:PORT2."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(APP_PAGE)))
+            self.end_headers()
+            self.wfile.write(APP_PAGE)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://localhost:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+CREATE = """async ([url, name]) => {
+  try {
+    const r = await fetch(url + '/api/2.0/mlflow/experiments/create', {
+      method: 'POST', headers: {'Content-Type': 'application/json'},
+      body: JSON.stringify({name})});
+    return {status: r.status, body: await r.json()};
+  } catch (e) { return {failed: String(e)}; }
+}"""
+
+
+def test_an_allowed_origin_uses_the_api_from_a_real_browser(
+    tmp_path: Path, browser: Any, other_site: str
+) -> None:
+    """Chromium itself enforces CORS: a JSON POST from another origin needs the preflight
+    answered and the CORS headers on the answer, or the page cannot read it."""
+    from livesrv import serve_in_thread
+
+    page = browser.new_page()
+    try:
+        page.goto(other_site)
+        with serve_in_thread(
+            f"sqlite:///{tmp_path / 'open.db'}",
+            str(tmp_path / "a"),
+            cors_allowed_origins=("http://localhost:*",),
+        ) as open_url:
+            answer = page.evaluate(CREATE, [open_url, "from-the-notebook"])
+            assert answer.get("status") == 200, answer
+            assert answer["body"]["experiment_id"]
+        with serve_in_thread(f"sqlite:///{tmp_path / 'closed.db'}", str(tmp_path / "b")) as url:
+            refused = page.evaluate(CREATE, [url, "from-the-notebook"])
+            assert "failed" in refused, refused  # the browser hides the refusal from the page
+            found = httpx.get(
+                f"{url}/api/2.0/mlflow/experiments/get-by-name",
+                params={"experiment_name": "from-the-notebook"},
+            )
+            assert found.status_code == 404
+    finally:
+        page.close()
