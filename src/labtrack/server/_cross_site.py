@@ -27,6 +27,7 @@ browser lets them read the answers. The UI's own forms never accept them
 from __future__ import annotations
 
 import ipaddress
+import re
 from fnmatch import fnmatchcase, translate
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -48,20 +49,16 @@ def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     """Whether ``origin`` (``https://app.example:8443``) is one of the ``allowed`` origins
     or patterns (``https://*.corp.example``, ``http://localhost:*``, ``*`` for any)."""
     origin = origin.strip().lower()
-    if not origin or origin == "null":
+    if not origin or origin == "null" or not allowed:
         return False
-    return any(
-        pattern == "*" or fnmatchcase(origin, pattern) for pattern in normalise_origins(allowed)
-    )
-
-
-def normalise_origins(allowed: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(p.strip().lower().rstrip("/") for p in allowed if p.strip())
+    return re.fullmatch(origin_regex(allowed), origin) is not None
 
 
 def origin_regex(allowed: tuple[str, ...]) -> str:
-    """One regular expression matching exactly the ``allowed`` origin patterns."""
-    return "|".join(translate(p) for p in normalise_origins(allowed))
+    """One regular expression matching exactly the ``allowed`` origin patterns (the same
+    matching for the cross-site guard and for Starlette's CORS middleware)."""
+    patterns = (p.strip().lower().rstrip("/") for p in allowed if p.strip())
+    return "|".join(translate(p) for p in patterns)
 
 
 def cors(app: ASGIApp, allowed_origins: tuple[str, ...]) -> ASGIApp:
