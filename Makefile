@@ -1,5 +1,6 @@
 # `make test` is the one command that installs what the tests need and runs them all:
-# lint (ruff), types (mypy) and the test suite (pytest). CI runs exactly this.
+# lint (ruff; lint-imports checks the layers in pyproject's [tool.importlinter]), types (mypy)
+# and the test suite (pytest). CI runs exactly this.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -22,6 +23,7 @@ test: lint typecheck pytest
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy

@@ -64,9 +64,9 @@ def user_header() -> str:
     the server records who made registry changes from it."""
     from urllib.parse import quote
 
-    from labtrack.tracking.context import _get_user
+    from labtrack.tracking.context import current_user
 
-    return quote(_get_user(), safe=_USER_SAFE)
+    return quote(current_user(), safe=_USER_SAFE)
 
 
 def _verify() -> bool | str:

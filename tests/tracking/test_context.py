@@ -32,6 +32,10 @@ from labtrack.tracking.context import (
     MLFLOW_SOURCE_TYPE,
     MLFLOW_USER,
     RunContext,
+    _environment,
+    _git_files,
+    _git_state,
+    _user,
     collect_run_context,
     strip_url_credentials,
 )
@@ -220,7 +224,7 @@ def test_git_config_parsing() -> None:
         "-name.git\n"
         "\tprune\n"
     )
-    assert context._parse_remote_urls(text) == {
+    assert _git_files._parse_remote_urls(text) == {
         "upstream": "https://example.com/up.git",
         "origin": "git@github.com:Org/Repo.git",
         "legacy": "https://example.com/legacy.git",
@@ -315,7 +319,7 @@ def test_slow_git_times_out_and_is_not_retried_at_once(
     fake.write_text(f'#!/bin/sh\necho "$@" >> "{log}"\nexec {sleep} 30\n')
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.setattr(context, "GIT_TIMEOUT_SECONDS", 0.2)
+    monkeypatch.setattr(_git_state, "GIT_TIMEOUT_SECONDS", 0.2)
     started = time.monotonic()
     ctx = collect(repo)
     assert time.monotonic() - started < 10  # killed after the timeout, not after 30 s
@@ -324,7 +328,7 @@ def test_slow_git_times_out_and_is_not_retried_at_once(
     assert ctx.git_diff is None
     collect(repo)  # within the back-off: git is not run again
     assert len(log.read_text().splitlines()) == 1
-    monkeypatch.setattr(context, "GIT_TIMEOUT_BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(_git_state, "GIT_TIMEOUT_BACKOFF_SECONDS", 0.0)
     collect(repo)
     assert len(log.read_text().splitlines()) == 2
 
@@ -354,8 +358,8 @@ class FakeClock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     fake = FakeClock()
-    monkeypatch.setattr(context, "_clock", fake)
-    monkeypatch.setattr(context, "GIT_STATE_TTL_SECONDS", 2.0)
+    monkeypatch.setattr(_git_state, "_clock", fake)
+    monkeypatch.setattr(_git_state, "GIT_STATE_TTL_SECONDS", 2.0)
     return fake
 
 
@@ -383,7 +387,7 @@ def test_index_or_head_change_invalidates_the_cache_at_once(repo: Path, clock: F
 
 
 def test_small_real_ttl(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(context, "GIT_STATE_TTL_SECONDS", 0.05)
+    monkeypatch.setattr(_git_state, "GIT_STATE_TTL_SECONDS", 0.05)
     assert collect(repo).tags[MLFLOW_GIT_DIRTY] == "false"
     (repo / "train.py").write_text("print('changed')\n")
     time.sleep(0.1)
@@ -393,14 +397,14 @@ def test_small_real_ttl(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_git_runs_at_most_once_per_ttl(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (repo / "train.py").write_text("print('changed')\n")
     calls: list[str] = []
-    real_run_git = context._run_git
+    real_run_git = _git_state._run_git
 
     def counting(git_exe: str, cwd: str, args: list[str], limit: int) -> tuple[bytes, bool]:
         calls.append(args[0])
         return real_run_git(git_exe, cwd, args, limit)
 
-    monkeypatch.setattr(context, "_run_git", counting)
-    monkeypatch.setattr(context, "GIT_STATE_TTL_SECONDS", 3600.0)
+    monkeypatch.setattr(_git_state, "_run_git", counting)
+    monkeypatch.setattr(_git_state, "GIT_STATE_TTL_SECONDS", 3600.0)
     first = collect(repo)
     assert calls == ["status", "diff"]
     for _ in range(200):
@@ -410,7 +414,7 @@ def test_git_runs_at_most_once_per_ttl(repo: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_large_diff_is_truncated_with_a_marker(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(context, "MAX_DIFF_BYTES", 2000)
+    monkeypatch.setattr(_git_state, "MAX_DIFF_BYTES", 2000)
     (repo / "data.txt").write_text("".join(f"line {i}\n" for i in range(5000)))
     diff = collect(repo).git_diff
     assert diff is not None
@@ -438,8 +442,8 @@ def test_reftable_repository_asks_git(tmp_path: Path, monkeypatch: pytest.Monkey
         }
         return outputs[args[0]], False
 
-    monkeypatch.setattr(context, "_run_git", fake_run_git)
-    monkeypatch.setattr(context.shutil, "which", lambda name: "/usr/bin/git")
+    monkeypatch.setattr(_git_state, "_run_git", fake_run_git)
+    monkeypatch.setattr(_git_state.shutil, "which", lambda name: "/usr/bin/git")
     ctx = collect(root)
     assert git_tags(ctx) == {
         MLFLOW_GIT_COMMIT: "ab" * 20,
@@ -633,8 +637,8 @@ def test_user_falls_back_to_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail() -> str:
         raise OSError("no user")
 
-    monkeypatch.setattr(context.getpass, "getuser", fail)
-    monkeypatch.setattr(context.os, "getlogin", fail)
+    monkeypatch.setattr(_user.getpass, "getuser", fail)
+    monkeypatch.setattr(_user.os, "getlogin", fail)
     assert collect_run_context(environment=False).tags[MLFLOW_USER] == "unknown"
 
 
@@ -707,9 +711,9 @@ def test_internal_failures_do_not_raise(repo: Path, monkeypatch: pytest.MonkeyPa
     def boom(*args: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(context, "_read_head", boom)
-    monkeypatch.setattr(context, "_get_user", boom)
-    monkeypatch.setattr(context, "_installed_distributions", boom)
+    monkeypatch.setattr(_git_files, "read_head", boom)
+    monkeypatch.setattr(_user, "current_user", boom)
+    monkeypatch.setattr(_environment, "_installed_distributions", boom)
     ctx = collect(repo, environment=True)
     assert git_tags(ctx) == {}
     assert MLFLOW_USER not in ctx.tags
@@ -732,8 +736,8 @@ def test_git_state_failure_keeps_commit_and_branch(
     def broken_remote(repo: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(context, "_compute_git_state", broken_state)
-    monkeypatch.setattr(context, "_remote_url", broken_remote)
+    monkeypatch.setattr(_git_state, "_compute_git_state", broken_state)
+    monkeypatch.setattr(_git_files, "remote_url", broken_remote)
     ctx = collect(repo)
     assert git_tags(ctx) == {
         MLFLOW_GIT_COMMIT: git(repo, "rev-parse", "HEAD"),

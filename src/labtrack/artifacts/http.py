@@ -30,9 +30,11 @@ def split_artifact_uri(artifact_uri: str) -> tuple[str, str]:
     scheme, _, rest = artifact_uri.partition(":")
     scheme = scheme.lower()
     if scheme == "mlflow-artifacts":
-        from labtrack.tracking._stores import resolve_tracking_uri
+        # The tracking URI setting (as tracking._stores.resolve_tracking_uri() reads it;
+        # artifacts sit below the tracking layer and do not import it).
+        from labtrack.config import settings
 
-        tracking = resolve_tracking_uri()
+        tracking = str(settings.get("tracking_uri"))
         tracking_scheme = tracking.split("://", 1)[0].lower()
         if rest.startswith("//"):  # mlflow-artifacts://host:port/path
             authority, _, path = rest[2:].partition("/")

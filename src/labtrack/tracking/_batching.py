@@ -11,6 +11,10 @@ per process takes everything queued, merges consecutive items of a run into one
   written and the error is raised on the caller's next logging call or flush.
 - ``flush()`` returns when everything queued before it is stored.
 - Order is kept: items of one run are written in the order they were logged.
+
+The worker writes to the store directly, not through the tracking service: the fluent
+API has validated each item when it was logged (see ``fluent._submit`` for why this
+exception to the layers is made).
 """
 
 from __future__ import annotations

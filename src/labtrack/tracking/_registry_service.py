@@ -53,9 +53,9 @@ def acting_user() -> str:
     """The user registry changes are recorded as made by."""
     user = ACTING_USER.get()
     if user is None:
-        from labtrack.tracking.context import _get_user
+        from labtrack.tracking.context import current_user
 
-        user = _get_user()
+        user = current_user()
     return user[:MAX_USER_LENGTH] or UNKNOWN_USER
 
 

@@ -31,16 +31,14 @@ def mount(app: FastAPI, context: ServerContext) -> None:
         run_models,
         runs,
     )
-    from labtrack.ui._queries import Queries
     from labtrack.ui._security import SecurityHeaders
 
-    queries = Queries(context.store)
     app.include_router(_static.router())
     app.include_router(experiments.router(context))
-    app.include_router(runs.router(context, queries))
+    app.include_router(runs.router(context))
     app.include_router(artifacts.router(context))
-    app.include_router(run.router(context, queries))
-    app.include_router(compare.router(context, queries))
+    app.include_router(run.router(context))
+    app.include_router(compare.router(context))
     app.include_router(models.router(context))
     app.include_router(run_models.router(context))
     app.add_middleware(SecurityHeaders)

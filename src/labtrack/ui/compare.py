@@ -22,13 +22,13 @@ from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue
 from labtrack.ui import _args
 from labtrack.ui._columns import DEFAULT_SORT, numeric, sort_clause
-from labtrack.ui._queries import Queries
 from labtrack.ui._render import json_response, render, url
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from labtrack.server.app import ServerContext
+    from labtrack.store.sql.store import SqlStore
 
 MAX_LISTED = 400
 MAX_SEARCHED = 1000
@@ -39,7 +39,7 @@ HISTORY_POINTS = 300
 
 
 def _runs(
-    ctx: ServerContext, queries: Queries, request: Request
+    ctx: ServerContext, store: SqlStore, request: Request
 ) -> tuple[list[Run], dict[str, Any]]:
     listed = _args.many(request, "runs")
     if listed:
@@ -47,7 +47,7 @@ def _runs(
             raise InvalidParameterValue(
                 f"Compare at most {MAX_LISTED} runs by id; use a search for more"
             )
-        found = queries.runs_by_id(listed)
+        found = store.get_runs(listed)
         return found, {"mode": "runs", "runs": listed}
     ids = _args.experiment_ids(request)
     if not ids:
@@ -62,7 +62,7 @@ def _runs(
         raise InvalidParameterValue(f"Cannot sort runs by {sort!r}")
     view_name, view_type = _args.view(request)
     filter_string = request.query_params.get("filter", "").strip()
-    page = queries.run_page(
+    page = store.search_run_page(
         [int(i) for i in ids], view_type, filter_string or None, [order], 0, limit, nested=False
     )
     return page.runs, {
@@ -81,8 +81,8 @@ def _distinct(values: list[Any]) -> int:
     return len({repr(v) for v in values})
 
 
-def compare_model(ctx: ServerContext, queries: Queries, request: Request) -> dict[str, Any]:
-    runs, source = _runs(ctx, queries, request)
+def compare_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[str, Any]:
+    runs, source = _runs(ctx, store, request)
     param_keys = sorted({k for r in runs for k in r.data.params})
     metric_keys = sorted({k for r in runs for k in r.data.metrics})
     columns: dict[str, list[Any]] = {}
@@ -161,14 +161,15 @@ def _brushes(request: Request, columns: dict[str, list[Any]]) -> dict[str, list[
     return out
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
+def router(ctx: ServerContext) -> APIRouter:
     from fastapi import APIRouter
 
+    store = ctx.store
     api = APIRouter(include_in_schema=False)
 
     @api.get("/compare")
     def compare(request: Request) -> Response:
-        model = compare_model(ctx, queries, request)
+        model = compare_model(ctx, store, request)
         return render(request, "compare.html", model, title="Compare runs", charts=True)
 
     @api.get("/compare/metric-history")
@@ -181,7 +182,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
             raise InvalidParameterValue("Name a metric (?key=...)")
         out = {}
         for run_id in run_ids:
-            out[run_id] = metric_model(queries, request, run_id, key)
+            out[run_id] = metric_model(store, request, run_id, key)
         return json_response({"key": key, "series": out})
 
     return api

@@ -16,7 +16,6 @@ from labtrack.search import Comparison, to_filter_string
 from labtrack.store._paging import encode_offset
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
-from labtrack.ui._queries import Queries
 from labtrack.ui._render import render, url
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ def experiments_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
         ["last_update_time DESC"],
         encode_offset(offset) if offset else None,
     )
-    activity = Queries(ctx.store).experiment_activity([int(e.experiment_id) for e in found])
+    activity = ctx.store.get_experiment_activity([int(e.experiment_id) for e in found])
     rows = []
     for e in found:
         count, last_run = activity.get(int(e.experiment_id), (0, None))

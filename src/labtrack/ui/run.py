@@ -22,14 +22,14 @@ from labtrack.entities import LifecycleStage, Run, ViewType
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
-from labtrack.ui._queries import PARENT_TAG, Queries
 from labtrack.ui._render import render, url
-from labtrack.ui.runs import _source
+from labtrack.ui.runs import PARENT_TAG, _source
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from labtrack.server.app import ServerContext
+    from labtrack.store.sql.store import SqlStore
 
 DESCRIPTION_TAG = "mlflow.note.content"
 SYSTEM_PREFIXES = ("mlflow.", "labtrack.")
@@ -41,7 +41,7 @@ REPO_TAG = "mlflow.source.git.repoURL"
 SOURCE_TYPE_TAG = "mlflow.source.type"
 
 
-def run_summary(ctx: ServerContext, queries: Queries, run: Run) -> dict[str, Any]:
+def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]:
     info, data = run.info, run.data
     experiment = ctx.service.get_experiment(info.experiment_id)
     tags = data.tags
@@ -54,8 +54,8 @@ def run_summary(ctx: ServerContext, queries: Queries, run: Run) -> dict[str, Any
         except ResourceDoesNotExist:
             parent = {"run_id": parent_id, "name": parent_id, "url": None}
     pk = [int(info.experiment_id)]
-    kids = queries.children(info.run_id, pk, ViewType.ALL, None, None, CHILDREN_SHOWN)
-    child_count = queries.child_counts([info.run_id], pk, ViewType.ALL, None).get(info.run_id, 0)
+    kids = store.search_child_runs(info.run_id, pk, ViewType.ALL, None, None, CHILDREN_SHOWN)
+    child_count = store.count_child_runs([info.run_id], pk, ViewType.ALL, None).get(info.run_id, 0)
     duration = None
     if info.start_time is not None and info.end_time is not None:
         duration = info.end_time - info.start_time
@@ -131,9 +131,9 @@ def run_summary(ctx: ServerContext, queries: Queries, run: Run) -> dict[str, Any
     }
 
 
-def metric_model(queries: Queries, request: Request, run_id: str, key: str) -> dict[str, Any]:
+def metric_model(store: SqlStore, request: Request, run_id: str, key: str) -> dict[str, Any]:
     points = _args.integer(request, "points", DEFAULT_POINTS, 10, MAX_POINTS)
-    series = queries.series(run_id, key)
+    series = store.get_metric_series(run_id, key)
     model: dict[str, Any] = {"run_id": run_id, "key": key, "count": 0, "downsampled": False}
     if series is None:
         return {**model, "points": {"step": [], "timestamp": [], "value": []}}
@@ -148,25 +148,26 @@ def metric_model(queries: Queries, request: Request, run_id: str, key: str) -> d
     whole = lo == series.first_step and hi == series.last_step
     # Few points: every point, else buckets. A narrow window of steps can still hold many
     # points (a metric logged again and again at one step), so the count decides.
-    shown = series.count if whole else queries.count_points(series.series_id, lo, hi)
+    shown = series.count if whole else store.count_series_points(series.series_id, lo, hi)
     if shown <= points:
-        return {**model, "points": queries.points(series.series_id, lo, hi)}
+        return {**model, "points": store.get_series_points(series.series_id, lo, hi)}
     return {
         **model,
         "downsampled": True,
-        "buckets": queries.buckets(series.series_id, lo, hi, max(1, points // 2)),
+        "buckets": store.get_series_buckets(series.series_id, lo, hi, max(1, points // 2)),
     }
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
+def router(ctx: ServerContext) -> APIRouter:
     from fastapi import APIRouter
 
+    store = ctx.store
     api = APIRouter(include_in_schema=False)
 
     @api.get("/runs/{run_id}")
     def run_page(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
-        model = run_summary(ctx, queries, run)
+        model = run_summary(ctx, store, run)
         from labtrack.ui.artifacts import listing_model
         from labtrack.ui.run_models import registered_names, run_models
 
@@ -180,7 +181,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
         from labtrack.ui._render import json_response, wants_json
 
         if wants_json(request):
-            return json_response(metric_model(queries, request, run_id, key))
+            return json_response(metric_model(store, request, run_id, key))
         run = ctx.service.get_run(run_id)
         if key not in run.data.metrics:
             raise ResourceDoesNotExist(f"Run {run_id} has no metric {key!r}")
@@ -188,7 +189,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
             "run": {"run_id": run_id, "name": run.info.run_name, "url": f"/runs/{run_id}"},
             "key": key,
             "summary": next(
-                (m for m in run_summary(ctx, queries, run)["metrics"] if m["key"] == key), None
+                (m for m in run_summary(ctx, store, run)["metrics"] if m["key"] == key), None
             ),
             "data_url": url(f"/runs/{run_id}/metrics/{key}", format="json"),
             "others": sorted(run.data.metrics),

@@ -30,13 +30,13 @@ from labtrack.ui._columns import (
     parse_column,
     sort_clause,
 )
-from labtrack.ui._queries import PARENT_TAG, Queries
 from labtrack.ui._render import redirect_with_flash, render, url, wants_json
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from labtrack.server.app import ServerContext
+    from labtrack.store.sql.store import SqlStore
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
@@ -44,6 +44,7 @@ DEFAULT_METRIC_COLUMNS = 10
 DEFAULT_PARAM_COLUMNS = 10
 CHILDREN_SHOWN = 100
 MAX_EXPANDED = 50
+PARENT_TAG = "mlflow.parentRunId"
 SOURCE_TAG = "mlflow.source.name"
 COMMIT_TAG = "mlflow.source.git.commit"
 DIRTY_TAG = "mlflow.source.git.dirty"
@@ -183,7 +184,7 @@ def choose_columns(state: TableState, available: dict[str, list[str]]) -> list[C
     return columns
 
 
-def runs_model(ctx: ServerContext, queries: Queries, request: Request) -> dict[str, Any]:
+def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[str, Any]:
     state = TableState.from_request(request)
     if not state.experiment_ids:
         raise InvalidParameterValue("Choose at least one experiment (?experiments=1,2)")
@@ -191,7 +192,7 @@ def runs_model(ctx: ServerContext, queries: Queries, request: Request) -> dict[s
     pks = [int(e) for e in state.experiment_ids]
     view_type = _args.VIEWS[state.view]
     exact_keys = _args.text(request, "keys") == "all"
-    available = queries.known_keys(pks, view_type, None if exact_keys else 1000)
+    available = store.list_run_keys(pks, view_type, None if exact_keys else 1000)
     columns = choose_columns(state, available)
     order = sort_clause(state.sort, state.ascending)
     order_by = [order] if order else None
@@ -200,7 +201,7 @@ def runs_model(ctx: ServerContext, queries: Queries, request: Request) -> dict[s
     rows: list[dict[str, Any]] = []
     total = 0
     try:
-        page = queries.run_page(
+        page = store.search_run_page(
             pks,
             view_type,
             filter_string,
@@ -212,7 +213,7 @@ def runs_model(ctx: ServerContext, queries: Queries, request: Request) -> dict[s
         total = page.total
         rows = [run_row(run, columns) for run in page.runs]
         if state.nested:
-            rows = _unfold(queries, state, rows, columns, pks, view_type, order_by)
+            rows = _unfold(store, state, rows, columns, pks, view_type, order_by)
     except (SearchSyntaxError, InvalidParameterValue) as exc:
         if not state.filter:
             raise
@@ -318,7 +319,7 @@ def _query_dict(request: Request) -> dict[str, Any]:
 
 
 def _unfold(
-    queries: Queries,
+    store: SqlStore,
     state: TableState,
     rows: list[dict[str, Any]],
     columns: list[Column],
@@ -331,7 +332,7 @@ def _unfold(
     expanded = set(state.expand)
     out: list[dict[str, Any]] = []
     pending = list(rows)
-    counts = queries.child_counts([r["run_id"] for r in pending], pks, view_type, filter_string)
+    counts = store.count_child_runs([r["run_id"] for r in pending], pks, view_type, filter_string)
     budget = MAX_EXPANDED
     while pending:
         row = pending.pop(0)
@@ -346,12 +347,14 @@ def _unfold(
         out.append(row)
         if row["expanded"] and budget > 0:
             budget -= 1
-            kids = queries.children(
+            kids = store.search_child_runs(
                 row["run_id"], pks, view_type, filter_string, order_by, CHILDREN_SHOWN
             )
             kid_rows = [run_row(k, columns, row["depth"] + 1) for k in kids]
             counts.update(
-                queries.child_counts([k["run_id"] for k in kid_rows], pks, view_type, filter_string)
+                store.count_child_runs(
+                    [k["run_id"] for k in kid_rows], pks, view_type, filter_string
+                )
             )
             if row["children"] > len(kid_rows):
                 more = f"{PARENT_TAG} = '{row['run_id']}'"
@@ -360,9 +363,10 @@ def _unfold(
     return out
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
+def router(ctx: ServerContext) -> APIRouter:
     from fastapi import APIRouter
 
+    store = ctx.store
     api = APIRouter(include_in_schema=False)
 
     @api.get("/runs")
@@ -371,7 +375,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
             return redirect_with_flash(
                 request, "/experiments", "Tick the experiments whose runs you want to see"
             )
-        model = runs_model(ctx, queries, request)
+        model = runs_model(ctx, store, request)
         names = ", ".join(e["name"] for e in model["experiments"])
         return render(request, "runs.html", model, title=f"Runs of {names}")
 

@@ -51,6 +51,9 @@ from labtrack.store.sql.migrate import ensure_schema
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+    from labtrack.store.sql._history_buckets import SeriesInfo
+    from labtrack.store.sql._run_table import RunPage
+
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 _RETRIES = 3
@@ -878,3 +881,133 @@ class SqlStore:
                     s.metric_series, s.metric_series.c.id == s.metrics.c.series_id
                 ).where(s.metric_series.c.run_id == run_pk)
             return int(conn.execute(query).scalar_one())
+
+    # -- the web UI's run table (_run_table.py) -----------------------------------------
+    def search_run_page(
+        self,
+        experiment_ids: Sequence[int],
+        view_type: int,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        offset: int,
+        limit: int,
+        nested: bool = False,
+    ) -> RunPage:
+        """One page of runs of the experiments (by primary key) and how many there are in all.
+
+        With ``nested``, only top-level runs: those without a parent, or whose parent the
+        same search does not find.
+        """
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.run_page(
+                conn,
+                self._codec,
+                experiment_ids,
+                view_type,
+                filter_string,
+                order_by,
+                offset,
+                limit,
+                nested,
+            )
+
+    def search_child_runs(
+        self,
+        parent_id: str,
+        experiment_ids: Sequence[int],
+        view_type: int,
+        filter_string: str | None,
+        order_by: Sequence[str] | None,
+        limit: int,
+    ) -> list[Run]:
+        """The first ``limit`` runs under ``parent_id`` that the search finds."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.child_runs(
+                conn,
+                self._codec,
+                parent_id,
+                experiment_ids,
+                view_type,
+                filter_string,
+                order_by,
+                limit,
+            )
+
+    def count_child_runs(
+        self,
+        run_ids: Sequence[str],
+        experiment_ids: Sequence[int],
+        view_type: int,
+        filter_string: str | None,
+    ) -> dict[str, int]:
+        """How many runs the search finds under each of ``run_ids`` (only those with any)."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.child_counts(
+                conn, self._codec, run_ids, experiment_ids, view_type, filter_string
+            )
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Runs in the order given (unknown ids are left out)."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.runs_by_id(conn, self._codec, run_ids)
+
+    def get_parent_run_ids(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """``{run id: parent run id}`` of those of ``run_ids`` that have a parent."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.parent_ids(conn, run_ids)
+
+    def list_run_keys(
+        self, experiment_ids: Sequence[int], view_type: int, sample: int | None = 1000
+    ) -> dict[str, list[str]]:
+        """Metric, param and tag keys of the newest ``sample`` runs (all runs when None)."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.known_keys(conn, experiment_ids, view_type, sample)
+
+    def get_experiment_activity(self, experiment_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(active runs, newest run start) per experiment primary key."""
+        from labtrack.store.sql import _run_table
+
+        with self._read() as conn:
+            return _run_table.experiment_activity(conn, experiment_ids)
+
+    # -- the web UI's metric charts (_history_buckets.py) ---------------------------------
+    def get_metric_series(self, run_id: str, key: str) -> SeriesInfo | None:
+        """The series ``key`` of a run (id, point count, step range); None if not logged."""
+        from labtrack.store.sql import _history_buckets
+
+        with self._read() as conn:
+            return _history_buckets.series_info(conn, run_id, key)
+
+    def count_series_points(self, series_id: int, lo: int, hi: int) -> int:
+        """How many points of the series have ``lo <= step <= hi``."""
+        from labtrack.store.sql import _history_buckets
+
+        with self._read() as conn:
+            return _history_buckets.count_points(conn, series_id, lo, hi)
+
+    def get_series_points(self, series_id: int, lo: int, hi: int) -> dict[str, list[Any]]:
+        """Every point of the series with ``lo <= step <= hi``, as columns."""
+        from labtrack.store.sql import _history_buckets
+
+        with self._read() as conn:
+            return _history_buckets.points(conn, self._codec, series_id, lo, hi)
+
+    def get_series_buckets(self, series_id: int, lo: int, hi: int, n: int) -> dict[str, list[Any]]:
+        """The points with ``lo <= step <= hi`` downsampled into ``n`` buckets of equal step
+        width, as columns (see ``_history_buckets.buckets``)."""
+        from labtrack.store.sql import _history_buckets
+
+        with self._read() as conn:
+            return _history_buckets.buckets(conn, self._codec, series_id, lo, hi, n)
