@@ -79,7 +79,7 @@ def test_log_artifact_overwrites(tmp_path: Path, repo: LocalArtifactRepository) 
 
 
 def test_log_artifact_source_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceDoesNotExist, match="Local file .*missing.txt. does not exist"):
+    with pytest.raises(ResourceDoesNotExist, match=r"Local file .*missing.txt. does not exist"):
         repo.log_artifact(tmp_path / "missing.txt")
     with pytest.raises(InvalidParameterValue, match="log_artifacts"):
         repo.log_artifact(tmp_path)
@@ -114,7 +114,7 @@ def test_log_artifacts_at_root(source_dir: Path, repo: LocalArtifactRepository) 
 
 
 def test_log_artifacts_source_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceDoesNotExist, match="Local directory .*missing. does not exist"):
+    with pytest.raises(ResourceDoesNotExist, match=r"Local directory .*missing. does not exist"):
         repo.log_artifacts(tmp_path / "missing")
     (tmp_path / "f").write_bytes(b"")
     with pytest.raises(InvalidParameterValue, match="log_artifact"):
@@ -174,7 +174,9 @@ def test_log_bytes(repo: LocalArtifactRepository) -> None:
         ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
     ],
 )
-def test_log_bytes_needs_a_file_name(repo: LocalArtifactRepository, bad_file: Any, message: str) -> None:
+def test_log_bytes_needs_a_file_name(
+    repo: LocalArtifactRepository, bad_file: Any, message: str
+) -> None:
     with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         repo.log_bytes(b"x", bad_file)
 
@@ -293,9 +295,13 @@ def test_open_streams(tmp_path: Path, repo: LocalArtifactRepository) -> None:
 
 def test_open_errors(repo: LocalArtifactRepository) -> None:
     repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/missing.txt' does not exist"):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
+    ):
         repo.open("d/missing.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/f.txt/below' does not exist"):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
+    ):
         repo.open("d/f.txt/below")
     with pytest.raises(InvalidParameterValue, match="directory"):
         repo.open("d")
@@ -517,7 +523,9 @@ def _write_file(tmp_path: Path) -> Path:
 
 
 # every refusal names the path: the cleaner's reason, or the symlink that leads outside
-HOSTILE_PATH_ERROR = r"^(Invalid artifact path '|Artifact path '.*' resolves outside the artifact root)"
+HOSTILE_PATH_ERROR = (
+    r"^(Invalid artifact path '|Artifact path '.*' resolves outside the artifact root)"
+)
 
 OPERATIONS: dict[str, Callable[[Hostile, str, Path], object]] = {
     "list": lambda h, p, t: h.repo.list_artifacts(p),

@@ -341,7 +341,9 @@ def test_log_bytes(any_repo: ArtifactRepository) -> None:
         ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
     ],
 )
-def test_log_bytes_needs_a_file_name(any_repo: ArtifactRepository, bad_file: Any, message: str) -> None:
+def test_log_bytes_needs_a_file_name(
+    any_repo: ArtifactRepository, bad_file: Any, message: str
+) -> None:
     with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         any_repo.log_bytes(b"x", bad_file)
 
@@ -410,9 +412,13 @@ def test_open_streams(tmp_path: Path, any_repo: ArtifactRepository) -> None:
 
 def test_open_errors(any_repo: ArtifactRepository) -> None:
     any_repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/missing.txt' does not exist"):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
+    ):
         any_repo.open("d/missing.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/f.txt/below' does not exist"):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
+    ):
         any_repo.open("d/f.txt/below")
     with pytest.raises(InvalidParameterValue, match="directory"):
         any_repo.open("d")
@@ -534,7 +540,7 @@ def test_hostile_path_is_refused_before_any_request(
 
     monkeypatch.setattr(s3mod, "get_s3_client", no_client)
     repo = S3ArtifactRepository("s3://bucket/exp/run/artifacts")
-    with pytest.raises(InvalidParameterValue, match="^Invalid artifact path '"):
+    with pytest.raises(InvalidParameterValue, match=r"^Invalid artifact path '"):
         S3_OPERATIONS[operation](repo, path, tmp_path)
     assert not (tmp_path / "dl").exists()
 
@@ -548,7 +554,7 @@ def test_hostile_paths_leave_the_bucket_untouched(
     before = _keys(client, bucket)
     for path in ["../../../../secret.txt", "../../other-run", "%2e%2e/%2e%2e", "/secret.txt"]:
         for operation in S3_OPERATIONS.values():
-            with pytest.raises(InvalidParameterValue, match="^Invalid artifact path '"):
+            with pytest.raises(InvalidParameterValue, match=r"^Invalid artifact path '"):
                 operation(s3_repo, path, tmp_path)
     assert _keys(client, bucket) == before
 
