@@ -134,7 +134,7 @@ def test_a_metric_message_names_where_it_came_from() -> None:
 
 
 def test_a_metric_point_may_be_a_plain_tuple() -> None:
-    point = v.validate_metric_point(Metric("m", 1, 2, 3))  # type: ignore[arg-type]
+    point = v.validate_metric_point(Metric("m", 1, 2, 3))
     assert point == Metric("m", 1.0, 2, 3)
     assert type(point.value) is float
 
