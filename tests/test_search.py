@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 import timeit
@@ -879,27 +880,33 @@ def test_to_filter_string_of_unnormalised_trees_parses_to_the_normal_form() -> N
 
 
 @pytest.mark.parametrize(
-    "node",
+    ("node", "message"),
     [
-        metric("m", ">", math.nan),
-        metric("m", ">", 1, "median"),
-        Comparison("param", "p", "=", "x", "min"),
-        Comparison("widget", "k", "=", "x"),
-        Comparison("param", "p", "~", "x"),
-        Comparison("param", "p", "=", None),
-        Comparison("param", "p", "=", True),
-        Comparison("attribute", "run_id", "IN", ()),
-        And(()),
-        Or(()),
+        (metric("m", ">", math.nan), "NaN cannot be written in a filter"),
+        (metric("m", ">", 1, "median"), "aggregate 'median' is not valid for entity 'metric'"),
+        (
+            Comparison("param", "p", "=", "x", "min"),
+            "aggregate 'min' is not valid for entity 'param'",
+        ),
+        (Comparison("widget", "k", "=", "x"), "unknown entity 'widget'"),
+        (Comparison("param", "p", "~", "x"), "unknown operator '~'"),
+        (Comparison("param", "p", "=", None), "unsupported value None for operator ="),
+        (Comparison("param", "p", "=", True), "unsupported value True for operator ="),
+        (
+            Comparison("attribute", "run_id", "IN", ()),
+            "IN needs a non-empty tuple of strings, got ()",
+        ),
+        (And(()), "And needs at least one operand"),
+        (Or(()), "Or needs at least one operand"),
     ],
 )
-def test_to_filter_string_rejects_inexpressible_trees(node: Node) -> None:
-    with pytest.raises(ValueError):
+def test_to_filter_string_rejects_inexpressible_trees(node: Node, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
         to_filter_string(node)
 
 
 def test_to_filter_string_rejects_non_nodes() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=re.escape("not a filter node: 'metrics.a > 1'")):
         to_filter_string("metrics.a > 1")  # type: ignore[arg-type]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -78,7 +79,7 @@ def test_log_artifact_overwrites(tmp_path: Path, repo: LocalArtifactRepository) 
 
 
 def test_log_artifact_source_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match=r"Local file .*missing.txt. does not exist"):
         repo.log_artifact(tmp_path / "missing.txt")
     with pytest.raises(InvalidParameterValue, match="log_artifacts"):
         repo.log_artifact(tmp_path)
@@ -113,7 +114,7 @@ def test_log_artifacts_at_root(source_dir: Path, repo: LocalArtifactRepository) 
 
 
 def test_log_artifacts_source_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match=r"Local directory .*missing. does not exist"):
         repo.log_artifacts(tmp_path / "missing")
     (tmp_path / "f").write_bytes(b"")
     with pytest.raises(InvalidParameterValue, match="log_artifact"):
@@ -164,9 +165,19 @@ def test_log_bytes(repo: LocalArtifactRepository) -> None:
     assert repo.file_size("reports/a.html") == 0
 
 
-@pytest.mark.parametrize("bad_file", [None, "", ".", "a/.."])
-def test_log_bytes_needs_a_file_name(repo: LocalArtifactRepository, bad_file: Any) -> None:
-    with pytest.raises(InvalidParameterValue):
+@pytest.mark.parametrize(
+    ("bad_file", "message"),
+    [
+        (None, "log_bytes needs a file name, got the artifact root"),
+        ("", "log_bytes needs a file name, got the artifact root"),
+        (".", "log_bytes needs a file name, got the artifact root"),
+        ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
+    ],
+)
+def test_log_bytes_needs_a_file_name(
+    repo: LocalArtifactRepository, bad_file: Any, message: str
+) -> None:
+    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         repo.log_bytes(b"x", bad_file)
 
 
@@ -257,7 +268,7 @@ def test_special_files_are_not_artifacts(repo: LocalArtifactRepository) -> None:
     assert [i.path for i in repo.list_artifacts()] == ["f.txt"]
     with pytest.raises(InvalidParameterValue, match="regular file"):
         repo.open("pipe")  # would block forever without O_NONBLOCK
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'pipe' does not exist"):
         repo.file_size("pipe")
 
 
@@ -284,9 +295,13 @@ def test_open_streams(tmp_path: Path, repo: LocalArtifactRepository) -> None:
 
 def test_open_errors(repo: LocalArtifactRepository) -> None:
     repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
+    ):
         repo.open("d/missing.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
+    ):
         repo.open("d/f.txt/below")
     with pytest.raises(InvalidParameterValue, match="directory"):
         repo.open("d")
@@ -302,9 +317,9 @@ def test_file_info_and_size(repo: LocalArtifactRepository) -> None:
     assert repo.get_file_info("d/") == FileInfo("d", True, None)
     assert repo.get_file_info(None) == FileInfo("", True, None)
     assert repo.file_size("d/f.txt") == 4
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidParameterValue, match="Artifact 'd' is a directory, not a file"):
         repo.file_size("d")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
         repo.file_size("nope")
 
 
@@ -352,7 +367,7 @@ def test_download_dir_to_temp(source_dir: Path, repo: LocalArtifactRepository) -
 
 def test_download_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
     repo.log_bytes(b"x", "f.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'missing' does not exist"):
         repo.download_artifacts("missing", tmp_path / "dl")
     (tmp_path / "a-file").write_bytes(b"")
     with pytest.raises(InvalidParameterValue, match="not a directory"):
@@ -507,6 +522,11 @@ def _write_file(tmp_path: Path) -> Path:
     return f
 
 
+# every refusal names the path: the cleaner's reason, or the symlink that leads outside
+HOSTILE_PATH_ERROR = (
+    r"^(Invalid artifact path '|Artifact path '.*' resolves outside the artifact root)"
+)
+
 OPERATIONS: dict[str, Callable[[Hostile, str, Path], object]] = {
     "list": lambda h, p, t: h.repo.list_artifacts(p),
     "download": lambda h, p, t: h.repo.download_artifacts(p, h.dst),
@@ -529,7 +549,7 @@ def test_hostile_path_is_refused(
         path = str(hostile.secret)
     payload_dir = tmp_path / "payload"
     payload_dir.mkdir()
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidParameterValue, match=HOSTILE_PATH_ERROR):
         OPERATIONS[operation](hostile, path, payload_dir)
     hostile.assert_untouched()
     assert hostile.secret.read_bytes() == b"TOP SECRET"

@@ -131,7 +131,7 @@ def test_join(parts: tuple[str | None, ...], expected: str) -> None:
 
 @pytest.mark.parametrize("parts", [("..", "a"), ("/abs", "a"), ("a", "%2e%2e"), ("a\\b", "c")])
 def test_join_refuses_hostile_parts(parts: tuple[str, ...]) -> None:
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidParameterValue, match=r"^Invalid artifact path '"):
         join_artifact_path(*parts)
 
 

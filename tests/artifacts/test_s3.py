@@ -11,6 +11,7 @@ import hashlib
 import io
 import logging
 import os
+import re
 import select
 import socket
 import subprocess
@@ -331,9 +332,19 @@ def test_log_bytes(any_repo: ArtifactRepository) -> None:
     assert _read(any_repo, "reports/a.html") == b""
 
 
-@pytest.mark.parametrize("bad_file", [None, "", ".", "a/.."])
-def test_log_bytes_needs_a_file_name(any_repo: ArtifactRepository, bad_file: Any) -> None:
-    with pytest.raises(InvalidParameterValue):
+@pytest.mark.parametrize(
+    ("bad_file", "message"),
+    [
+        (None, "log_bytes needs a file name, got the artifact root"),
+        ("", "log_bytes needs a file name, got the artifact root"),
+        (".", "log_bytes needs a file name, got the artifact root"),
+        ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
+    ],
+)
+def test_log_bytes_needs_a_file_name(
+    any_repo: ArtifactRepository, bad_file: Any, message: str
+) -> None:
+    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         any_repo.log_bytes(b"x", bad_file)
 
 
@@ -401,9 +412,13 @@ def test_open_streams(tmp_path: Path, any_repo: ArtifactRepository) -> None:
 
 def test_open_errors(any_repo: ArtifactRepository) -> None:
     any_repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
+    ):
         any_repo.open("d/missing.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
+    ):
         any_repo.open("d/f.txt/below")
     with pytest.raises(InvalidParameterValue, match="directory"):
         any_repo.open("d")
@@ -411,7 +426,7 @@ def test_open_errors(any_repo: ArtifactRepository) -> None:
         any_repo.open("")
     with pytest.raises(InvalidParameterValue, match="directory"):
         any_repo.open_sized("d")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
         any_repo.open_sized("nope")
 
 
@@ -421,11 +436,11 @@ def test_file_info_and_size(any_repo: ArtifactRepository) -> None:
     assert any_repo.get_file_info("d/") == FileInfo("d", True, None)
     assert any_repo.get_file_info(None) == FileInfo("", True, None)
     assert any_repo.file_size("d/f.txt") == 4
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidParameterValue, match="Artifact 'd' is a directory, not a file"):
         any_repo.file_size("d")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
         any_repo.file_size("nope")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/f' does not exist"):
         any_repo.get_file_info("d/f")  # a prefix of a name is not a directory
 
 
@@ -453,7 +468,7 @@ def test_download_dirs(tmp_path: Path, source_dir: Path, any_repo: ArtifactRepos
 
 def test_download_errors(tmp_path: Path, any_repo: ArtifactRepository) -> None:
     any_repo.log_bytes(b"x", "f.txt")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Artifact 'missing' does not exist"):
         any_repo.download_artifacts("missing", tmp_path / "dl")
     (tmp_path / "a-file").write_bytes(b"")
     with pytest.raises(InvalidParameterValue, match="not a directory"):
@@ -525,7 +540,7 @@ def test_hostile_path_is_refused_before_any_request(
 
     monkeypatch.setattr(s3mod, "get_s3_client", no_client)
     repo = S3ArtifactRepository("s3://bucket/exp/run/artifacts")
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(InvalidParameterValue, match=r"^Invalid artifact path '"):
         S3_OPERATIONS[operation](repo, path, tmp_path)
     assert not (tmp_path / "dl").exists()
 
@@ -539,7 +554,7 @@ def test_hostile_paths_leave_the_bucket_untouched(
     before = _keys(client, bucket)
     for path in ["../../../../secret.txt", "../../other-run", "%2e%2e/%2e%2e", "/secret.txt"]:
         for operation in S3_OPERATIONS.values():
-            with pytest.raises(InvalidParameterValue):
+            with pytest.raises(InvalidParameterValue, match=r"^Invalid artifact path '"):
                 operation(s3_repo, path, tmp_path)
     assert _keys(client, bucket) == before
 
@@ -933,7 +948,7 @@ def test_tls_errors_suggest_the_switch() -> None:
 
 def test_unrelated_exceptions_pass_through() -> None:
     repo = S3ArtifactRepository("s3://bucket/x")
-    with pytest.raises(KeyError), repo._s3("read", "f.txt"):
+    with pytest.raises(KeyError, match="a bug"), repo._s3("read", "f.txt"):
         raise KeyError("a bug")
 
 

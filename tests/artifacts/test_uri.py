@@ -70,7 +70,9 @@ def test_local_path_from_uri(uri: str, expected: str) -> None:
     ],
 )
 def test_local_path_from_uri_refuses(uri: str) -> None:
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue, match=r"^(Invalid artifact URI '|Not a local artifact URI: )"
+    ):
         local_path_from_uri(uri)
 
 
@@ -198,16 +200,18 @@ def test_register_is_lazy_and_dispatches() -> None:
     repo = get_artifact_repository("fake://bucket/x")
     assert isinstance(repo, _FakeRepository)
     assert repo.artifact_uri == "fake://bucket/x"
-    with pytest.raises(ModuleNotFoundError):
+    with pytest.raises(ModuleNotFoundError, match="labtrack_no_such_module_xyz"):
         get_artifact_repository("nowhere://x")
 
 
 @pytest.mark.usefixtures("registry")
 def test_register_checks_target() -> None:
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue, match="Invalid artifact repository target 'no_colon'"
+    ):
         register_artifact_repository("x", "no_colon")
     register_artifact_repository("bad", f"{__name__}:_NotARepository")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="is not an ArtifactRepository subclass"):
         get_artifact_repository("bad://x")
 
 

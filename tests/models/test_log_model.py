@@ -136,9 +136,14 @@ def test_each_flavor_logs_and_loads(tracking: str, frame: Any) -> None:
 def test_unknown_uris(tracking: str) -> None:
     with pytest.raises(InvalidParameterValue, match="Unsupported model URI 'gopher://x'"):
         lt.pyfunc.load_model("gopher://x")
-    with pytest.raises(lt.ResourceDoesNotExist):
+    with pytest.raises(
+        lt.ResourceDoesNotExist,
+        match="Logged model with ID 'm-0123456789abcdef0123456789abcdef' not found",
+    ):
         lt.pyfunc.load_model("models:/m-0123456789abcdef0123456789abcdef")
-    with pytest.raises(lt.ResourceDoesNotExist):
+    with pytest.raises(
+        lt.ResourceDoesNotExist, match="Run with id=0123456789abcdef0123456789abcdef not found"
+    ):
         lt.pyfunc.load_model("runs:/0123456789abcdef0123456789abcdef/model")
     with pytest.raises(InvalidParameterValue, match="expected runs:/<run_id>/<path"):
         lt.pyfunc.load_model("runs:/abc")
@@ -169,9 +174,14 @@ def test_registered_model_uris(tracking: str, frame: Any, sk_model: Any) -> None
         "models:/churn/latest",
     ):
         assert lt.pyfunc.load_model(uri).predict(features).tolist() == expected, uri
-    with pytest.raises(lt.ResourceDoesNotExist):
+    with pytest.raises(
+        lt.ResourceDoesNotExist,
+        match="No versions of model with name 'churn' and stage 'Production' found",
+    ):
         lt.pyfunc.load_model("models:/churn/Production")
-    with pytest.raises(lt.ResourceDoesNotExist):
+    with pytest.raises(
+        lt.ResourceDoesNotExist, match="Registered Model with name=no-such-model not found"
+    ):
         lt.pyfunc.load_model("models:/no-such-model/1")
 
 

@@ -147,7 +147,7 @@ def test_mlflow_loads_a_labtrack_python_model(
     )
     data = pd.DataFrame({"x": [1.0, 2.0]})
     # labtrack's loader refuses the pickle unless trusted, also when MLflow calls it
-    with pytest.raises(lt.models.UntrustedModelError):
+    with pytest.raises(lt.models.UntrustedModelError, match="it is a cloudpickle file"):
         mlflow.pyfunc.load_model(str(tmp_path / "m"))
     monkeypatch.setenv("LABTRACK_TRUST_PICKLE", "1")
     loaded = mlflow.pyfunc.load_model(str(tmp_path / "m"))

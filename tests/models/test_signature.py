@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 import pytest
@@ -133,16 +134,22 @@ def test_series_dicts_lists_and_scalars(data: Any, expected: list[dict[str, Any]
 
 
 @pytest.mark.parametrize(
-    "data",
+    ("data", "message"),
     [
-        pd.DataFrame({"x": [1, "a"]}),
-        [1, "a"],
-        {"x": object()},
-        np.array([object()], dtype=object),
+        (
+            pd.DataFrame({"x": [1, "a"]}),
+            "Values of several types in column 'x': 'long' and 'string'",
+        ),
+        ([1, "a"], "Values of several types in the list: 'long' and 'string'"),
+        ({"x": object()}, "Cannot infer a signature type for a value of type object"),
+        (
+            np.array([object()], dtype=object),
+            "Cannot infer a tensor spec from an array of Python objects",
+        ),
     ],
 )
-def test_uninferable_data_is_an_error(data: Any) -> None:
-    with pytest.raises(InvalidParameterValue):
+def test_uninferable_data_is_an_error(data: Any, message: str) -> None:
+    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         infer_signature(data)
 
 
@@ -190,17 +197,23 @@ def test_signature_json_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "specs",
+    ("specs", "message"),
     [
-        [],
-        [ColSpec("double", "a"), TensorSpec("float64", (-1,), "b")],
-        [ColSpec("double", "a"), ColSpec("double")],
-        [ColSpec("double", "a"), ColSpec("long", "a")],
-        [ColSpec("double", required=False)],
+        ([], "A schema needs at least one column or tensor"),
+        (
+            [ColSpec("double", "a"), TensorSpec("float64", (-1,), "b")],
+            "A schema cannot mix column specs and tensor specs",
+        ),
+        (
+            [ColSpec("double", "a"), ColSpec("double")],
+            "A schema's inputs must be all named or all unnamed, got names ['a', None]",
+        ),
+        ([ColSpec("double", "a"), ColSpec("long", "a")], "Duplicate names in schema: ['a', 'a']"),
+        ([ColSpec("double", required=False)], "Unnamed inputs of a schema cannot be optional"),
     ],
 )
-def test_invalid_schemas(specs: list[Any]) -> None:
-    with pytest.raises(InvalidParameterValue):
+def test_invalid_schemas(specs: list[Any], message: str) -> None:
+    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
         Schema(specs)
 
 

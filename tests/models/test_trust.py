@@ -43,7 +43,7 @@ def test_trust_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("LABTRACK_TRUST_PICKLE", "1")
     assert lt.pyfunc.load_model(tmp_path / "m").predict(np.array([1]))[0] == 2
     # an explicit False wins over the environment
-    with pytest.raises(UntrustedModelError):
+    with pytest.raises(UntrustedModelError, match="it is a cloudpickle file"):
         lt.pyfunc.load_model(tmp_path / "m", trust_pickle=False)
 
 
@@ -55,7 +55,7 @@ def test_pickled_sklearn_model_needs_trust(
     lt.sklearn.save_model(sk_model, tmp_path / "m", serialization_format=fmt)
     with pytest.raises(UntrustedModelError, match=re.escape(f"it is a {fmt} file")):
         lt.sklearn.load_model(tmp_path / "m")
-    with pytest.raises(UntrustedModelError):
+    with pytest.raises(UntrustedModelError, match=re.escape(f"it is a {fmt} file")):
         lt.pyfunc.load_model(tmp_path / "m")
     loaded = lt.pyfunc.load_model(tmp_path / "m", trust_pickle=True)
     assert loaded.predict(features).tolist() == sk_model.predict(features).tolist()

@@ -326,7 +326,8 @@ async def test_overlong_path_is_a_400_not_a_500(env: Env) -> None:
         assert error_of(response) == (400, "INVALID_PARAMETER_VALUE"), method
         assert "too long" in response.json()["message"]
     listing = await env.client.get(f"{API}/artifacts", params={"path": long_name})
-    assert listing.status_code in (200, 400)
+    assert error_of(listing) == (400, "INVALID_PARAMETER_VALUE")
+    assert "too long" in listing.json()["message"]
     assert env.staged() == []
 
 
@@ -504,8 +505,9 @@ async def test_hostile_part_urls(env: Env) -> None:
     assert error_of(unknown) == (404, "RESOURCE_DOES_NOT_EXIST")
     for target in [f"{API}/mpu/part/..%2f..%2foutside.txt/1", f"{API}/mpu/part/../x/1"]:
         response = await raw_call(env.app, "PUT", target, body=b"pwned")
-        assert response.status in (400, 404), target
-        assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "ENDPOINT_NOT_FOUND")
+        # the decoded ``/`` makes the path no upload-part route at all: no handler ever sees it
+        assert response.status == 404, target
+        assert response.json()["error_code"] == "ENDPOINT_NOT_FOUND", target
     outside_untouched(env)
 
 

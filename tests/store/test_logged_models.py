@@ -83,9 +83,12 @@ def test_many_params_at_creation(service: TrackingService) -> None:
 
 
 def test_bad_experiment(service: TrackingService) -> None:
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="No Experiment with id=424242 exists"):
         service.create_logged_model("424242", "m")
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue,
+        match="Invalid experiment ID 'not-a-number': experiment IDs are 64-bit integers",
+    ):
         service.create_logged_model("not-a-number", "m")
     exp_id = service.create_experiment("gone")
     service.delete_experiment(exp_id)
@@ -130,12 +133,16 @@ def test_finalize(service: TrackingService) -> None:
 def test_delete(service: TrackingService) -> None:
     model = service.create_logged_model("0", "m")
     service.delete_logged_model(model.model_id)
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=r"Logged model with ID 'm-[0-9a-f]{32}' not found"
+    ):
         service.get_logged_model(model.model_id)
     deleted = service.get_logged_model(model.model_id, allow_deleted=True)
     assert deleted.lifecycle_stage == LifecycleStage.DELETED
     service.delete_logged_model(model.model_id)  # again: a retried request succeeds
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=r"Logged model with ID 'm-[0-9a-f]{32}' not found"
+    ):
         service.set_logged_model_tags(model.model_id, {"a": "b"})
     assert service.search_logged_models(["0"]) == []
 
@@ -149,7 +156,9 @@ def test_tags(service: TrackingService) -> None:
     assert set(service.get_logged_model(model.model_id).tags) == {"b", "c"}
     with pytest.raises(ResourceDoesNotExist, match="No tag"):
         service.delete_logged_model_tag(model.model_id, "a")
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue, match=re.escape("Invalid logged model tag key '../up'")
+    ):
         service.set_logged_model_tags(model.model_id, {"../up": "x"})
 
 
@@ -229,7 +238,7 @@ def test_metrics_are_logged_to_the_run_and_linked(service: TrackingService) -> N
 def test_linked_metrics_are_all_or_nothing(service: TrackingService) -> None:
     run_id = new_run(service)
     model = service.create_logged_model("0", "m")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match=r"Logged model with ID 'm-0{32}' not found"):
         service.log_model_metrics(
             run_id, [point("acc", 1.0, model.model_id), point("acc", 2.0, MISSING, step=1)]
         )
@@ -380,8 +389,14 @@ def test_search_pages(service: TrackingService, models) -> None:  # type: ignore
 
 def test_search_errors(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
     exp_id, _, _ = models
-    for bad in ("name = ", "metrics.acc LIKE 'x'", "nonsense = 'x'", "datasets.name = 'x'"):
-        with pytest.raises(InvalidParameterValue):
+    for bad, reason in [
+        ("name = ", "expected a quoted string for attribute 'name', got end of input"),
+        ("metrics.acc LIKE 'x'", "operator LIKE is not allowed for metric 'acc'"),
+        ("nonsense = 'x'", "unknown attribute 'nonsense' for logged model search"),
+        ("datasets.name = 'x'", "unknown entity 'datasets' for logged model search"),
+    ]:
+        message = re.escape(f"Invalid filter '{bad}'") + ".*" + re.escape(reason)
+        with pytest.raises(InvalidParameterValue, match=message):
             service.search_logged_models([exp_id], bad)
     with pytest.raises(InvalidParameterValue, match="max_results"):
         service.search_logged_models([exp_id], max_results=0)

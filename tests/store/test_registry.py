@@ -5,6 +5,7 @@ included), with MLflow's semantics and messages, and the event log of every chan
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from typing import Any
@@ -133,7 +134,7 @@ def test_rename_keeps_versions_tags_and_aliases(reg: TrackingService) -> None:
     assert [v.name for v in renamed.latest_versions] == ["new"]
     assert reg.get_model_version("new", 1).source == "s3://bucket/old/1"
     assert reg.get_model_version_by_alias("new", "champion").version == 2
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Registered Model with name=old not found"):
         reg.get_registered_model("old")
     assert new_version(reg, "new", 3) == 3
 
@@ -162,7 +163,7 @@ def test_delete_model_deletes_its_versions(reg: TrackingService) -> None:
     new_version(reg, "m", 2)
     reg.set_registered_model_alias("m", "champion", 1)
     reg.delete_registered_model("m")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Registered Model with name=m not found"):
         reg.get_model_version("m", 1)
     assert list(reg.search_model_versions("name = 'm'")) == []
     # A new model of the same name starts afresh.
@@ -216,7 +217,9 @@ def test_version_numbers_are_never_reused(reg: TrackingService) -> None:
         ResourceDoesNotExist, match=r"^Model Version \(name=m, version=2\) not found"
     ):
         reg.get_model_version("m", 2)
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(
+        ResourceDoesNotExist, match=r"Model Version \(name=m, version=2\) not found"
+    ):
         reg.delete_model_version("m", 2)
 
 
@@ -419,7 +422,9 @@ def test_tag_limits(reg: TrackingService) -> None:
         reg.set_registered_model_tag("m", "long", long + "x")
     with pytest.raises(InvalidParameterValue, match="exceeds the maximum length of 100000"):
         reg.set_model_version_tag("m", 1, "long", long + "x")
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue, match=re.escape("Invalid registered model tag key '../k'")
+    ):
         reg.set_registered_model_tag("m", "../k", "v")
     with pytest.raises(InvalidParameterValue, match="cannot be None"):
         reg.set_model_version_tag("m", 1, "k", None)

@@ -91,7 +91,10 @@ def test_connection_lost_mid_request_retries_only_idempotent_calls() -> None:
         store.create_experiment("e")  # may have been applied: not retried
     assert len(calls) == 1
     calls.clear()
-    with pytest.raises(TemporarilyUnavailable):
+    with pytest.raises(
+        TemporarilyUnavailable,
+        match="Lost the connection to the tracking server at http://x during GET",
+    ):
         store.get_experiment("1")  # a read: retried
     assert len(calls) > 1
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -145,9 +146,19 @@ def test_returned_runs_carry_their_data(store, runs):  # type: ignore[no-untyped
 
 
 def test_bad_filter_is_a_clear_error(store, runs):  # type: ignore[no-untyped-def]
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue,
+        match=re.escape(
+            "Invalid filter 'metrics.rmse <<< 3' at position 13: expected a comparison operator"
+        ),
+    ):
         names(store, "metrics.rmse <<< 3")
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue,
+        match=re.escape(
+            "Invalid order_by clause 'metrics.rmse SIDEWAYS' at position 13: expected ASC, DESC"
+        ),
+    ):
         names(store, None, ["metrics.rmse SIDEWAYS"])
 
 

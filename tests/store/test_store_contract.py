@@ -4,6 +4,7 @@ through a live server. The behaviour every client relies on, whichever store it 
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import pytest
@@ -112,7 +113,7 @@ def test_rename_experiment(store):  # type: ignore[no-untyped-def]
     store.create_experiment("b")
     store.rename_experiment(a, "c")
     assert store.get_experiment(a).name == "c"
-    with pytest.raises(ResourceAlreadyExists):
+    with pytest.raises(ResourceAlreadyExists, match="Experiment 'b' already exists"):
         store.rename_experiment(a, "b")
 
 
@@ -169,7 +170,7 @@ def test_create_run(store, artifact_root):  # type: ignore[no-untyped-def]
 def test_missing_run(store):  # type: ignore[no-untyped-def]
     with pytest.raises(ResourceDoesNotExist, match="Run with id=abc not found"):
         store.get_run("abc")
-    with pytest.raises(ResourceDoesNotExist):
+    with pytest.raises(ResourceDoesNotExist, match="Run with id=abc not found"):
         store.log_batch("abc", metrics=[Metric("m", 1.0, now(), 0)])
 
 
@@ -207,7 +208,10 @@ def test_params_are_immutable(store):  # type: ignore[no-untyped-def]
 def test_failed_batch_writes_nothing(store):  # type: ignore[no-untyped-def]
     rid = new_run(store).info.run_id
     store.log_batch(rid, params=[Param("alpha", "0.1")])
-    with pytest.raises(InvalidParameterValue):
+    with pytest.raises(
+        InvalidParameterValue,
+        match=re.escape("Changing param values is not allowed. Param with key='alpha'"),
+    ):
         store.log_batch(
             rid,
             metrics=[Metric("m", 1.0, now(), 0)],

@@ -177,7 +177,10 @@ def test_write_error_is_raised_on_the_next_call(uri: str) -> None:
         queue = lt.tracking._batching.get_queue()  # type: ignore[attr-defined]
         while queue.pending:
             threading.Event().wait(0.01)
-        with pytest.raises(LoggingError):
+        with pytest.raises(
+            LoggingError,
+            match=r"Could not log 1 params to run \w+: Changing param values is not allowed",
+        ):
             lt.log_metric("after", 3.0)
     assert lt.get_run(run.info.run_id).data.metrics == {"after": 3.0}  # that call's data is kept
 

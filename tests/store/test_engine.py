@@ -1,0 +1,181 @@
+"""How driver and SQLAlchemy errors become labtrack errors at the store boundary
+(``labtrack.store.sql.engine.translate_errors``), caused for real on each database.
+
+SQLite always; PostgreSQL and MySQL when their URLs are set (tests/databases.py).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy
+
+from databases import BACKENDS, fresh_database
+from labtrack.errors import (
+    ConfigurationError,
+    InternalError,
+    InvalidParameterValue,
+    TemporarilyUnavailable,
+)
+from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    with fresh_database(request.param, tmp_path) as uri:
+        engine = get_engine(uri)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t_engine (k VARCHAR(10) PRIMARY KEY, n INTEGER)")
+        yield engine
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE t_engine")
+
+
+def test_a_unique_violation_is_a_write_conflict(engine: Any) -> None:
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t_engine (k, n) VALUES ('a', 1)")
+    with (
+        pytest.raises(
+            WriteConflict, match=r"^Conflicting write to the tracking database: "
+        ) as info,
+        translate_errors(),
+        engine.begin() as conn,
+    ):
+        conn.exec_driver_sql("INSERT INTO t_engine (k, n) VALUES ('a', 2)")
+    assert isinstance(info.value, InternalError)
+    assert isinstance(info.value.__cause__, sqlalchemy.exc.IntegrityError)
+
+
+def test_an_unknown_table_is_an_internal_error_naming_the_database(engine: Any) -> None:
+    with (
+        pytest.raises(InternalError, match=r"^Database error in the run store: ") as info,
+        translate_errors("the run store"),
+        engine.connect() as conn,
+    ):
+        conn.exec_driver_sql("SELECT * FROM t_no_such_table")
+    assert type(info.value) is InternalError
+    assert "t_no_such_table" in info.value.message
+    assert "\n" not in info.value.message  # the first line of the driver's message only
+
+
+def test_a_value_the_column_cannot_hold_is_refused(engine: Any) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite stores any value in any column")
+    with (
+        pytest.raises(InvalidParameterValue, match=r"^Value rejected by the tracking database: "),
+        translate_errors(),
+        engine.begin() as conn,
+    ):
+        conn.exec_driver_sql("INSERT INTO t_engine (k, n) VALUES ('an overlong key', 1)")
+
+
+def test_an_integer_beyond_64_bits_is_refused(engine: Any) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the server databases report it as a DataError (see above)")
+    with (
+        pytest.raises(
+            InvalidParameterValue,
+            match=re.escape(
+                "A number is too large for the tracking database: integers must fit in 64 bits"
+            ),
+        ),
+        translate_errors(),
+        engine.begin() as conn,
+    ):
+        conn.execute(sqlalchemy.text("INSERT INTO t_engine (k, n) VALUES ('a', :n)"), {"n": 2**64})
+
+
+def test_labtrack_errors_pass_through_unchanged() -> None:
+    error = ConfigurationError("mine")
+    with pytest.raises(ConfigurationError, match=r"^mine$") as info, translate_errors():
+        raise error
+    assert info.value is error
+
+
+def test_a_database_locked_by_another_writer_is_temporarily_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = get_engine(f"sqlite:///{path}", busy_timeout=0.05)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write transaction
+    try:
+        with (
+            pytest.raises(
+                TemporarilyUnavailable,
+                match=r"^The tracking database stayed locked by another writer: database is locked",
+            ),
+            translate_errors(),
+            engine.connect().execution_options(labtrack_write=True) as conn,
+            conn.begin(),
+        ):
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        engine.dispose()
+
+
+def test_a_database_that_cannot_be_opened_is_temporarily_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "a-directory.db").mkdir()
+    engine = get_engine(f"sqlite:///{tmp_path / 'a-directory.db'}")
+    with (
+        pytest.raises(
+            TemporarilyUnavailable,
+            match=r"^Cannot connect to the tracking database: unable to open database file",
+        ),
+        translate_errors(),
+        engine.connect(),
+    ):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("backend", "env"),
+    [("postgresql", "LABTRACK_TEST_POSTGRES_URL"), ("mysql", "LABTRACK_TEST_MYSQL_URL")],
+)
+def test_a_server_that_refuses_connections_is_temporarily_unavailable(
+    backend: str, env: str
+) -> None:
+    import os
+
+    if not os.environ.get(env):
+        pytest.skip(f"{env} is not set: no {backend} driver setup to test against")
+    from livesrv import free_port
+
+    scheme = "postgresql" if backend == "postgresql" else "mysql+pymysql"
+    engine = get_engine(f"{scheme}://user@127.0.0.1:{free_port()}/db")
+    with (
+        pytest.raises(TemporarilyUnavailable, match=r"^Cannot connect to the tracking database: "),
+        translate_errors(),
+        engine.connect(),
+    ):
+        pass
+    engine.dispose()
+
+
+def test_a_connection_lost_mid_session_is_temporarily_unavailable(engine: Any) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has no connection to lose")
+    with engine.connect() as victim:
+        if engine.dialect.name == "postgresql":
+            pid = victim.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            kill = f"SELECT pg_terminate_backend({pid})"
+        else:
+            pid = victim.exec_driver_sql("SELECT CONNECTION_ID()").scalar()
+            kill = f"KILL {pid}"
+        victim.commit()
+        with engine.connect() as killer:
+            killer.exec_driver_sql(kill)
+        with (
+            pytest.raises(
+                TemporarilyUnavailable, match=r"^Lost the connection to the tracking database: "
+            ),
+            translate_errors(),
+        ):
+            victim.exec_driver_sql("SELECT 1")
