@@ -14,6 +14,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import (
     ModelUri,
     ModelVersion,
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
     from labtrack.entities import FileInfo, LoggedModel, Run
     from labtrack.tracking.service import TrackingService
 
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 """The tag of a logged model listing the registered versions made from it (as MLflow's)."""
 MLMODEL_FILE = "MLmodel"
 
@@ -295,12 +295,12 @@ class RegistryClientMixin:
         assert version.model_id is not None
         try:
             logged = self.service.get_logged_model(version.model_id)
-            entries: list[Any] = json.loads(logged.tags.get(MODEL_VERSIONS_TAG, "[]"))
+            entries: list[Any] = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
             entry = {"name": version.name, "version": str(version.version)}
             if entry not in entries:
                 entries.append(entry)
                 self.service.set_logged_model_tags(
-                    version.model_id, {MODEL_VERSIONS_TAG: json.dumps(entries)}
+                    version.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)}
                 )
         except (LabtrackError, ValueError):
             pass  # the version is registered; the tag is a convenience

@@ -108,7 +108,7 @@ def validate_version(version: Any) -> int:
         raise InvalidParameterValue(
             f"Parameter 'version' must be a positive integer, got '{version}'."
         )
-    if number >= 2**63:
+    if not v.fits_int64(number):
         raise InvalidParameterValue(
             f"Parameter 'version' must fit in 64 bits, got '{version}'. No version has it."
         )

@@ -450,7 +450,7 @@ def _source_run_id(run_id: Any) -> str:
 
 
 def _step(step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or not -(2**63) <= step < 2**63:
+    if isinstance(step, bool) or not isinstance(step, int) or not v.fits_int64(step):
         raise InvalidParameterValue(f"Invalid step {step!r}: it must be a 64-bit integer")
     return step
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import ModelVersion, Run
 from labtrack.errors import (
     InvalidParameterValue,
@@ -38,7 +39,6 @@ MAX_SHOWN = 20
 NAMES_OFFERED = 200
 # Where MLflow lists the registered versions of a logged model (a JSON list of
 # {"name", "version"}); registering from the page keeps it up to date, as MLflow does.
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 def run_models(ctx: ServerContext, run: Run, listing: dict[str, Any]) -> list[dict[str, Any]]:
@@ -159,9 +159,9 @@ def register_logged_model(
         name, f"models:/{model_id}", run_id=logged.source_run_id or run_id, model_id=model_id
     )
     try:
-        entries = json.loads(logged.tags.get(MODEL_VERSIONS_TAG, "[]"))
+        entries = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
         entries.append({"name": version.name, "version": str(version.version)})
-        ctx.service.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(entries)})
+        ctx.service.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)})
     except (LabtrackError, ValueError, AttributeError):
         pass  # the version is registered; the tag is a convenience
     return version

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, or_, select
 
+from labtrack._tags import MLFLOW_PROMPT_IS_PROMPT
 from labtrack.entities import (
     ModelVersion,
     ModelVersionStage,
@@ -40,14 +41,14 @@ from labtrack.store.sql._registry import (
 )
 from labtrack.store.sql._writes import chunks
 from labtrack.store.sql.search_sql import _compare, compile_tree
+from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.sql.elements import ColumnElement
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-"""MLflow marks prompts with this tag; a model without it is not a prompt (MLflow's
-clients add ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search)."""
+# MLflow marks prompts with MLFLOW_PROMPT_IS_PROMPT; a model without it is not a prompt (MLflow's
+# clients add ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search).
 
 _rm = s.registered_models
 _mv = s.model_versions
@@ -214,7 +215,11 @@ def _tag_test(table: Any, owner: Any, c: Comparison, dialect: str) -> ColumnElem
         return exists().where(row)
     test: ColumnElement[bool] = exists().where(row, _compare(table.c.value, c.op, c.value, dialect))
     # As in MLflow, a model without the prompt tag counts as tagged 'false'.
-    if c.key == PROMPT_TAG and c.op in ("=", "!=") and (c.value == "false") == (c.op == "="):
+    if (
+        c.key == MLFLOW_PROMPT_IS_PROMPT
+        and c.op in ("=", "!=")
+        and (c.value == "false") == (c.op == "=")
+    ):
         test = or_(test, ~exists().where(row))
     return test
 
@@ -276,7 +281,7 @@ def _version_value(c: Comparison) -> Any:
                 raise InvalidParameterValue(
                     f"Invalid value for numeric attribute 'version_number': {value!r}"
                 )
-            if abs(value) < 2**63:  # beyond, no version has it: compare as the float
+            if fits_int64(int(value)):  # beyond, no version has it: compare as the float
                 value = int(value)
     elif c.key == "current_stage" and c.op in ("=", "!=", "IN", "NOT IN"):
         if isinstance(value, tuple):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select, update
 
 from labtrack._gc import paused_gc
+from labtrack._tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from labtrack.entities import (
     DatasetInput,
     Experiment,
@@ -47,6 +48,7 @@ from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
+from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -65,7 +67,7 @@ def _experiment_pk(experiment_id: str | int) -> int:
         pk = int(experiment_id)
     except (TypeError, ValueError):
         pk = None
-    if pk is None or not -(2**63) <= pk < 2**63:
+    if pk is None or not fits_int64(pk):
         raise InvalidParameterValue(
             f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
         )
@@ -352,8 +354,8 @@ class SqlStore:
     ) -> Run:
         run_id = uuid.uuid4().hex
         tag_values = {t.key: t.value for t in tags}  # the last value of a repeated key wins
-        tag_values[_writes.RUN_NAME_TAG] = run_name
-        parent = next((t.value for t in tags if t.key == _writes.PARENT_RUN_TAG), None)
+        tag_values[MLFLOW_RUN_NAME] = run_name
+        parent = next((t.value for t in tags if t.key == MLFLOW_PARENT_RUN_ID), None)
         with self._write() as conn:
             pk, location = self._active_experiment(conn, experiment_id)
             artifact_uri = f"{location.rstrip('/')}/{run_id}/artifacts"
@@ -423,7 +425,7 @@ class SqlStore:
                 values["end_time"] = end_time
             if run_name:
                 values["name"] = run_name
-                _writes.write_tags(conn, row.id, [RunTag(_writes.RUN_NAME_TAG, run_name)])
+                _writes.write_tags(conn, row.id, [RunTag(MLFLOW_RUN_NAME, run_name)])
             if values:
                 conn.execute(st.UPDATE_RUN, {"run_pk": row.id, **values})
             info = _reads.run_info(row)
