@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from labtrack import validation as v
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
 from labtrack.entities import (
     DatasetInput,
@@ -39,12 +40,6 @@ from labtrack.tracking._registry_service import RegistryServiceMixin
 
 RUN_NAME_TAG = "mlflow.runName"
 USER_TAG = "mlflow.user"
-
-
-def now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
 
 
 class TrackingService(RegistryServiceMixin):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
 from labtrack._tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from labtrack.entities import Metric, Param, RunTag, is_latest
@@ -222,12 +223,11 @@ REQUEST_MEMORY_MS = 24 * 3600 * 1000  # how long a request id is remembered
 def claim_request(conn: Connection, request_id: str) -> bool:
     """Record ``request_id`` as applied; False if it was already (the caller then skips)."""
     import random
-    import time
 
     ar = s.applied_requests
     if conn.execute(select(ar.c.request_id).where(ar.c.request_id == request_id)).first():
         return False
-    now = int(time.time() * 1000)
+    now = now_ms()
     conn.execute(insert(ar).values(request_id=request_id, created_time=now))
     if random.random() < 0.01:  # now and then, forget ids older than a day
         conn.execute(ar.delete().where(ar.c.created_time < now - REQUEST_MEMORY_MS))

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
 from labtrack._tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from labtrack.entities import (
@@ -56,10 +56,6 @@ if TYPE_CHECKING:
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 _RETRIES = 3
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _experiment_pk(experiment_id: str | int) -> int:
