@@ -22,7 +22,7 @@ from starlette.responses import Response
 from labtrack.entities import ModelVersion, ModelVersionStage, RegisteredModel
 from labtrack.errors import ResourceDoesNotExist
 from labtrack.search import Comparison, to_filter_string
-from labtrack.store._paging import encode_offset
+from labtrack.store._paging import offset_token
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
@@ -89,7 +89,7 @@ def models_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         filter_string = to_filter_string(Comparison("attribute", "name", "ILIKE", pattern))
     found = ctx.service.search_registered_models(
-        filter_string, PAGE_SIZE, ["name ASC"], encode_offset(offset) if offset else None
+        filter_string, PAGE_SIZE, ["name ASC"], offset_token(offset)
     )
     return {
         "q": q,

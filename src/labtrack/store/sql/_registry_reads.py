@@ -7,7 +7,6 @@ of them (tags, aliases, latest versions per stage in bulk). The writes are in
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -323,23 +322,6 @@ def versions_query(filter_string: str | None, order_by: Sequence[str] | None, di
 
 
 # -- the event log ----------------------------------------------------------------------
-def encode_after(event_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": event_id}).encode()).decode()
-
-
-def decode_after(token: str | None) -> int:
-    """The id a page token continues after; 0 for no token."""
-    if not token:
-        return 0
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode() + b"==="))["after"]
-    except (ValueError, TypeError, KeyError, UnicodeError) as exc:
-        raise InvalidParameterValue(f"Invalid page token {token!r}: {exc}") from None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-        raise InvalidParameterValue(f"Invalid page token {token!r}: bad position")
-    return after
-
-
 def _name_condition(conn: Connection, name: str) -> ColumnElement[bool]:
     """Events of the model (now or last) called ``name``: recorded under that name, the
     renames away from it, and, following renames back, those of its earlier names from
