@@ -41,6 +41,7 @@ MAX_INPUT_TAG_VALUE_SIZE = 500
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][\w\-]{0,35}$")
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -234,6 +235,13 @@ def validate_experiment_id(experiment_id: Any) -> str:
     if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
         raise InvalidParameterValue(f"Invalid experiment ID {experiment_id!r}")
     return experiment_id
+
+
+def validate_model_id(model_id: Any) -> str:
+    """A logged model's id (``m-`` and 32 hex digits when labtrack or MLflow made it)."""
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
+        raise InvalidParameterValue(f"Invalid logged model ID {model_id!r}")
+    return model_id
 
 
 def validate_run_name(name: Any) -> str:

@@ -287,12 +287,8 @@ def _create(
         all_tags[MLFLOW_PARENT_RUN_ID] = parent
     if description is not None:
         all_tags[MLFLOW_RUN_NOTE] = description
-    run = client.service.create_run(
-        experiment_id,
-        tags=all_tags,
-        run_name=run_name,
-        user_id=str(all_tags.get("mlflow.user", "")),
-    )
+    # The run's user is its mlflow.user tag (service.run_user), when the context gave one.
+    run = client.service.create_run(experiment_id, tags=all_tags, run_name=run_name)
     if context.git_diff or context.environment:
         from labtrack.artifacts import get_artifact_repository
 
