@@ -62,6 +62,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from labtrack.errors import InvalidParameterValue
+from labtrack.validation import fits_int64
 
 __all__ = [
     "AGGREGATES",
@@ -850,7 +851,7 @@ class _Parser:
             number = int(literal)
         except ValueError:  # more digits than int() accepts
             raise self.error(start, "number has too many digits") from None
-        if -(2**63) <= number < 2**63:
+        if fits_int64(number):
             return number
         try:  # beyond the database's integers: compare as a float, as a metric would be
             return float(number)

@@ -41,9 +41,21 @@ MAX_INPUT_TAG_VALUE_SIZE = 500
 _KEY_RE = re.compile(r"^[/\w.\- :]*$")
 _RUN_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,255}$")
 _EXPERIMENT_ID_RE = re.compile(r"^[a-zA-Z0-9][\w\-]{0,63}$")
-_INT64_MAX = 2**63 - 1
+_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][\w\-]{0,35}$")
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 _valid_keys: set[str] = set()
+
+
+def fits_int64(number: int) -> bool:
+    """Whether ``number`` fits a signed 64-bit integer: MLflow's int64 fields and the
+    database's BIGINT columns (ids, timestamps, steps, version numbers) hold no more.
+
+    Callers raise their own error when it does not, naming the field. The metric checks'
+    fast path compares with :data:`INT64_MIN` and :data:`INT64_MAX` inline, to spare a call.
+    """
+    return INT64_MIN <= number <= INT64_MAX
 
 
 def validate_key(key: Any, what: str) -> str:
@@ -98,8 +110,8 @@ def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, *, path: st
         and type(value) is float
         and type(timestamp) is int
         and type(step) is int
-        and 0 <= timestamp <= _INT64_MAX
-        and -_INT64_MAX - 1 <= step <= _INT64_MAX
+        and 0 <= timestamp <= INT64_MAX
+        and INT64_MIN <= step <= INT64_MAX
     ):
         return _new_metric((key, value, timestamp, step))
     return _validate_metric_slowly(key, value, timestamp, step, path)
@@ -114,8 +126,8 @@ def validate_metric_point(metric: Any, *, path: str = "") -> Metric:
             and type(value) is float
             and type(timestamp) is int
             and type(step) is int
-            and 0 <= timestamp <= _INT64_MAX
-            and -_INT64_MAX - 1 <= step <= _INT64_MAX
+            and 0 <= timestamp <= INT64_MAX
+            and INT64_MIN <= step <= INT64_MAX
         ):
             return metric
     return validate_metric(metric.key, metric.value, metric.timestamp, metric.step, path=path)
@@ -154,7 +166,7 @@ def _as_int64(value: Any, what: str) -> int:
     if isinstance(value, float) and not math.isfinite(value):
         raise InvalidParameterValue(f"Got invalid {what}: {value!r} is not an integer")
     ivalue = int(value)  # type: ignore[call-overload]
-    if not -_INT64_MAX - 1 <= ivalue <= _INT64_MAX:
+    if not fits_int64(ivalue):
         raise InvalidParameterValue(f"Got invalid {what}: {value!r} does not fit in 64 bits")
     return ivalue
 
@@ -223,6 +235,13 @@ def validate_experiment_id(experiment_id: Any) -> str:
     if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
         raise InvalidParameterValue(f"Invalid experiment ID {experiment_id!r}")
     return experiment_id
+
+
+def validate_model_id(model_id: Any) -> str:
+    """A logged model's id (``m-`` and 32 hex digits when labtrack or MLflow made it)."""
+    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
+        raise InvalidParameterValue(f"Invalid logged model ID {model_id!r}")
+    return model_id
 
 
 def validate_run_name(name: Any) -> str:

@@ -48,7 +48,7 @@ def client(store) -> TrackingClient:  # type: ignore[no-untyped-def]
 
 
 def events(reg: TrackingService, name: str | None = None, **kw: Any) -> list[RegistryEvent]:
-    return list(reg.get_registry_events(name, **kw))
+    return list(reg.registry.get_registry_events(name, **kw))
 
 
 def changes(reg: TrackingService, name: str | None = None) -> list[tuple[Any, ...]]:
@@ -60,13 +60,15 @@ def changes(reg: TrackingService, name: str | None = None) -> list[tuple[Any, ..
 
 
 def new_version(reg: TrackingService, name: str, n: int = 0, **kw: Any) -> int:
-    return reg.create_model_version(name, f"s3://bucket/{name}/{n}", **kw).version
+    return reg.registry.create_model_version(name, f"s3://bucket/{name}/{n}", **kw).version
 
 
 # -- registered models -------------------------------------------------------------------
 def test_create_and_get_registered_model(reg: TrackingService) -> None:
     before = int(time.time() * 1000)
-    created = reg.create_registered_model("churn", {"team": "ml", "n": 3}, "Predicts churn")
+    created = reg.registry.create_registered_model(
+        "churn", {"team": "ml", "n": 3}, "Predicts churn"
+    )
     assert created.name == "churn"
     assert created.tags == {"team": "ml", "n": "3"}
     assert created.description == "Predicts churn"
@@ -74,27 +76,27 @@ def test_create_and_get_registered_model(reg: TrackingService) -> None:
     assert created.latest_versions == ()
     assert created.aliases == {}
     assert before <= created.creation_timestamp == created.last_updated_timestamp
-    assert reg.get_registered_model("churn") == created
+    assert reg.registry.get_registered_model("churn") == created
 
 
 def test_create_twice_is_an_error(reg: TrackingService) -> None:
-    reg.create_registered_model("churn")
+    reg.registry.create_registered_model("churn")
     with pytest.raises(ResourceAlreadyExists, match=r"^Registered Model \(name=churn\) already"):
-        reg.create_registered_model("churn")
+        reg.registry.create_registered_model("churn")
 
 
 def test_missing_model(reg: TrackingService) -> None:
     with pytest.raises(ResourceDoesNotExist, match=r"^Registered Model with name=nope not found$"):
-        reg.get_registered_model("nope")
+        reg.registry.get_registered_model("nope")
     for call in (
-        lambda: reg.create_model_version("nope", "s3://b/m"),
-        lambda: reg.delete_registered_model("nope"),
-        lambda: reg.rename_registered_model("nope", "other"),
-        lambda: reg.update_registered_model("nope", "d"),
-        lambda: reg.set_registered_model_tag("nope", "k", "v"),
-        lambda: reg.delete_registered_model_alias("nope", "a"),
-        lambda: reg.get_latest_versions("nope"),
-        lambda: reg.get_model_version("nope", 1),
+        lambda: reg.registry.create_model_version("nope", "s3://b/m"),
+        lambda: reg.registry.delete_registered_model("nope"),
+        lambda: reg.registry.rename_registered_model("nope", "other"),
+        lambda: reg.registry.update_registered_model("nope", "d"),
+        lambda: reg.registry.set_registered_model_tag("nope", "k", "v"),
+        lambda: reg.registry.delete_registered_model_alias("nope", "a"),
+        lambda: reg.registry.get_latest_versions("nope"),
+        lambda: reg.registry.get_model_version("nope", 1),
     ):
         with pytest.raises(ResourceDoesNotExist, match="name=nope not found"):
             call()
@@ -113,61 +115,61 @@ def test_missing_model(reg: TrackingService) -> None:
 )
 def test_invalid_model_names(reg: TrackingService, name: str, message: str) -> None:
     with pytest.raises(InvalidParameterValue, match=message):
-        reg.create_registered_model(name)
+        reg.registry.create_registered_model(name)
 
 
 def test_names_mlflow_allows(reg: TrackingService) -> None:
     for name in ("my model", "my.model", "модель", "a-b_c", "x" * 256, "it's"):
-        assert reg.create_registered_model(name).name == name
-        assert reg.get_registered_model(name).name == name
+        assert reg.registry.create_registered_model(name).name == name
+        assert reg.registry.get_registered_model(name).name == name
 
 
 def test_rename_keeps_versions_tags_and_aliases(reg: TrackingService) -> None:
-    reg.create_registered_model("old", {"k": "v"})
+    reg.registry.create_registered_model("old", {"k": "v"})
     new_version(reg, "old", 1)
     new_version(reg, "old", 2)
-    reg.set_registered_model_alias("old", "champion", 2)
-    renamed = reg.rename_registered_model("old", "new")
+    reg.registry.set_registered_model_alias("old", "champion", 2)
+    renamed = reg.registry.rename_registered_model("old", "new")
     assert renamed.name == "new"
     assert renamed.tags == {"k": "v"}
     assert renamed.aliases == {"champion": 2}
     assert [v.name for v in renamed.latest_versions] == ["new"]
-    assert reg.get_model_version("new", 1).source == "s3://bucket/old/1"
-    assert reg.get_model_version_by_alias("new", "champion").version == 2
+    assert reg.registry.get_model_version("new", 1).source == "s3://bucket/old/1"
+    assert reg.registry.get_model_version_by_alias("new", "champion").version == 2
     with pytest.raises(ResourceDoesNotExist, match="Registered Model with name=old not found"):
-        reg.get_registered_model("old")
+        reg.registry.get_registered_model("old")
     assert new_version(reg, "new", 3) == 3
 
 
 def test_rename_onto_an_existing_name(reg: TrackingService) -> None:
-    reg.create_registered_model("a")
-    reg.create_registered_model("b")
+    reg.registry.create_registered_model("a")
+    reg.registry.create_registered_model("b")
     with pytest.raises(ResourceAlreadyExists, match=r"Registered Model \(name=b\) already exists"):
-        reg.rename_registered_model("a", "b")
+        reg.registry.rename_registered_model("a", "b")
     with pytest.raises(InvalidParameterValue, match="'new_name'"):
-        reg.rename_registered_model("a", "")
+        reg.registry.rename_registered_model("a", "")
 
 
 def test_update_description(reg: TrackingService) -> None:
-    created = reg.create_registered_model("m")
+    created = reg.registry.create_registered_model("m")
     time.sleep(0.002)
-    updated = reg.update_registered_model("m", "now documented")
+    updated = reg.registry.update_registered_model("m", "now documented")
     assert updated.description == "now documented"
     assert updated.last_updated_timestamp > created.last_updated_timestamp
-    assert reg.update_registered_model("m", None).description is None
+    assert reg.registry.update_registered_model("m", None).description is None
 
 
 def test_delete_model_deletes_its_versions(reg: TrackingService) -> None:
-    reg.create_registered_model("m", {"k": "v"})
+    reg.registry.create_registered_model("m", {"k": "v"})
     new_version(reg, "m", 1)
     new_version(reg, "m", 2)
-    reg.set_registered_model_alias("m", "champion", 1)
-    reg.delete_registered_model("m")
+    reg.registry.set_registered_model_alias("m", "champion", 1)
+    reg.registry.delete_registered_model("m")
     with pytest.raises(ResourceDoesNotExist, match="Registered Model with name=m not found"):
-        reg.get_model_version("m", 1)
-    assert list(reg.search_model_versions("name = 'm'")) == []
+        reg.registry.get_model_version("m", 1)
+    assert list(reg.registry.search_model_versions("name = 'm'")) == []
     # A new model of the same name starts afresh.
-    recreated = reg.create_registered_model("m")
+    recreated = reg.registry.create_registered_model("m")
     assert recreated.tags == {}
     assert recreated.aliases == {}
     assert new_version(reg, "m") == 1
@@ -175,10 +177,10 @@ def test_delete_model_deletes_its_versions(reg: TrackingService) -> None:
 
 # -- model versions ------------------------------------------------------------------------
 def test_create_and_get_model_version(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     run = reg.create_run("0")
     source = f"{run.info.artifact_uri}/model"
-    created = reg.create_model_version(
+    created = reg.registry.create_model_version(
         "m",
         source,
         run_id=run.info.run_id,
@@ -198,33 +200,33 @@ def test_create_and_get_model_version(reg: TrackingService) -> None:
     assert created.user_id == USER
     assert created.aliases == ()
     assert created.model_uri == "models:/m/1"
-    assert reg.get_model_version("m", 1) == created
-    assert reg.get_model_version("m", "1") == created
-    assert reg.get_model_version_download_uri("m", 1) == source
-    model = reg.get_registered_model("m")
+    assert reg.registry.get_model_version("m", 1) == created
+    assert reg.registry.get_model_version("m", "1") == created
+    assert reg.registry.get_model_version_download_uri("m", 1) == source
+    model = reg.registry.get_registered_model("m")
     assert model.last_updated_timestamp == created.creation_timestamp
     assert model.latest_versions == (created,)
 
 
 def test_version_numbers_are_never_reused(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     assert [new_version(reg, "m", i) for i in range(3)] == [1, 2, 3]
-    reg.delete_model_version("m", 3)
+    reg.registry.delete_model_version("m", 3)
     assert new_version(reg, "m") == 4
-    reg.delete_model_version("m", 2)
+    reg.registry.delete_model_version("m", 2)
     assert new_version(reg, "m") == 5
     with pytest.raises(
         ResourceDoesNotExist, match=r"^Model Version \(name=m, version=2\) not found"
     ):
-        reg.get_model_version("m", 2)
+        reg.registry.get_model_version("m", 2)
     with pytest.raises(
         ResourceDoesNotExist, match=r"Model Version \(name=m, version=2\) not found"
     ):
-        reg.delete_model_version("m", 2)
+        reg.registry.delete_model_version("m", 2)
 
 
 def test_concurrent_registrations_get_distinct_numbers(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     numbers: list[int] = []
     errors: list[BaseException] = []
 
@@ -255,32 +257,32 @@ def test_concurrent_registrations_get_distinct_numbers(reg: TrackingService) -> 
     ],
 )
 def test_invalid_versions(reg: TrackingService, version: Any, message: str) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m")
     with pytest.raises(InvalidParameterValue, match=message):
-        reg.get_model_version("m", version)
+        reg.registry.get_model_version("m", version)
 
 
 def test_create_version_needs_a_source(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     with pytest.raises(InvalidParameterValue, match="'source'"):
-        reg.create_model_version("m", "")
+        reg.registry.create_model_version("m", "")
     with pytest.raises(InvalidParameterValue, match="Invalid run ID"):
-        reg.create_model_version("m", "s3://b/m", run_id="../x")
+        reg.registry.create_model_version("m", "s3://b/m", run_id="../x")
 
 
 def test_update_model_version(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m")
-    updated = reg.update_model_version("m", 1, "better")
+    updated = reg.registry.update_model_version("m", 1, "better")
     assert updated.description == "better"
-    assert reg.get_model_version("m", 1).description == "better"
-    assert reg.update_model_version("m", 1, None).description is None
+    assert reg.registry.get_model_version("m", 1).description == "better"
+    assert reg.registry.update_model_version("m", 1, None).description is None
 
 
 # -- stages --------------------------------------------------------------------------------
 def test_transition_stage_canonical_names(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m")
     for given, canonical in (
         ("staging", "Staging"),
@@ -288,87 +290,93 @@ def test_transition_stage_canonical_names(reg: TrackingService) -> None:
         ("archived", "Archived"),
         ("none", "None"),
     ):
-        moved = reg.transition_model_version_stage("m", 1, given)
+        moved = reg.registry.transition_model_version_stage("m", 1, given)
         assert moved.current_stage == canonical
-        assert reg.get_model_version("m", 1).current_stage == canonical
+        assert reg.registry.get_model_version("m", 1).current_stage == canonical
     with pytest.raises(InvalidParameterValue, match="Invalid Model Version stage: bogus"):
-        reg.transition_model_version_stage("m", 1, "bogus")
+        reg.registry.transition_model_version_stage("m", 1, "bogus")
 
 
 def test_archive_existing_only_archives_the_target_stage(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     for i in range(4):
         new_version(reg, "m", i)
-    reg.transition_model_version_stage("m", 1, "Production")
-    reg.transition_model_version_stage("m", 2, "Production")
-    reg.transition_model_version_stage("m", 3, "Staging")
-    reg.transition_model_version_stage("m", 4, "Production", archive_existing_versions=True)
-    stages = {v: reg.get_model_version("m", v).current_stage for v in range(1, 5)}
+    reg.registry.transition_model_version_stage("m", 1, "Production")
+    reg.registry.transition_model_version_stage("m", 2, "Production")
+    reg.registry.transition_model_version_stage("m", 3, "Staging")
+    reg.registry.transition_model_version_stage(
+        "m", 4, "Production", archive_existing_versions=True
+    )
+    stages = {v: reg.registry.get_model_version("m", v).current_stage for v in range(1, 5)}
     assert stages == {1: "Archived", 2: "Archived", 3: "Staging", 4: "Production"}
     with pytest.raises(InvalidParameterValue, match="'Archived' is not an Active stage"):
-        reg.transition_model_version_stage("m", 1, "Archived", archive_existing_versions=True)
+        reg.registry.transition_model_version_stage(
+            "m", 1, "Archived", archive_existing_versions=True
+        )
 
 
 def test_latest_versions_per_stage(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     for i in range(5):
         new_version(reg, "m", i)
-    reg.transition_model_version_stage("m", 1, "Production")
-    reg.transition_model_version_stage("m", 2, "Production")
-    reg.transition_model_version_stage("m", 3, "Staging")
-    latest = {v.current_stage: v.version for v in reg.get_latest_versions("m")}
+    reg.registry.transition_model_version_stage("m", 1, "Production")
+    reg.registry.transition_model_version_stage("m", 2, "Production")
+    reg.registry.transition_model_version_stage("m", 3, "Staging")
+    latest = {v.current_stage: v.version for v in reg.registry.get_latest_versions("m")}
     assert latest == {"Production": 2, "Staging": 3, "None": 5}
-    only = reg.get_latest_versions("m", ["production", "Archived"])
+    only = reg.registry.get_latest_versions("m", ["production", "Archived"])
     assert [(v.current_stage, v.version) for v in only] == [("Production", 2)]
-    model = reg.get_registered_model("m")
+    model = reg.registry.get_registered_model("m")
     assert [(v.version, v.current_stage) for v in model.latest_versions] == [
         (2, "Production"),
         (3, "Staging"),
         (5, "None"),
     ]
     with pytest.raises(InvalidParameterValue, match="Invalid Model Version stage"):
-        reg.get_latest_versions("m", ["nope"])
+        reg.registry.get_latest_versions("m", ["nope"])
 
 
 # -- aliases -------------------------------------------------------------------------------
 def test_aliases(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     for i in range(3):
         new_version(reg, "m", i)
-    reg.set_registered_model_alias("m", "champion", 1)
-    reg.set_registered_model_alias("m", "challenger", "2")
-    assert reg.get_model_version_by_alias("m", "champion").version == 1
-    assert reg.get_model_version("m", 1).aliases == ("champion",)
-    assert reg.get_registered_model("m").aliases == {"challenger": 2, "champion": 1}
-    reg.set_registered_model_alias("m", "champion", 2)  # moves it
-    assert reg.get_model_version("m", 2).aliases == ("challenger", "champion")
-    assert reg.get_model_version("m", 1).aliases == ()
-    assert reg.get_model_version_by_alias("m", "latest").version == 3
-    assert reg.get_model_version_by_alias("m", "LATEST").version == 3
-    reg.delete_registered_model_alias("m", "challenger")
-    reg.delete_registered_model_alias("m", "challenger")  # not there: no error, as in MLflow
-    assert reg.get_registered_model("m").aliases == {"champion": 2}
+    reg.registry.set_registered_model_alias("m", "champion", 1)
+    reg.registry.set_registered_model_alias("m", "challenger", "2")
+    assert reg.registry.get_model_version_by_alias("m", "champion").version == 1
+    assert reg.registry.get_model_version("m", 1).aliases == ("champion",)
+    assert reg.registry.get_registered_model("m").aliases == {"challenger": 2, "champion": 1}
+    reg.registry.set_registered_model_alias("m", "champion", 2)  # moves it
+    assert reg.registry.get_model_version("m", 2).aliases == ("challenger", "champion")
+    assert reg.registry.get_model_version("m", 1).aliases == ()
+    assert reg.registry.get_model_version_by_alias("m", "latest").version == 3
+    assert reg.registry.get_model_version_by_alias("m", "LATEST").version == 3
+    reg.registry.delete_registered_model_alias("m", "challenger")
+    reg.registry.delete_registered_model_alias(
+        "m", "challenger"
+    )  # not there: no error, as in MLflow
+    assert reg.registry.get_registered_model("m").aliases == {"champion": 2}
 
 
 def test_alias_of_a_deleted_version_is_gone(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m", 1)
     new_version(reg, "m", 2)
-    reg.set_registered_model_alias("m", "champion", 2)
-    reg.delete_model_version("m", 2)
+    reg.registry.set_registered_model_alias("m", "champion", 2)
+    reg.registry.delete_model_version("m", 2)
     with pytest.raises(InvalidParameterValue, match=r"^Registered model alias champion not found"):
-        reg.get_model_version_by_alias("m", "champion")
-    assert reg.get_registered_model("m").aliases == {}
-    assert reg.get_model_version_by_alias("m", "latest").version == 1
+        reg.registry.get_model_version_by_alias("m", "champion")
+    assert reg.registry.get_registered_model("m").aliases == {}
+    assert reg.registry.get_model_version_by_alias("m", "latest").version == 1
 
 
 def test_alias_errors(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     with pytest.raises(ResourceDoesNotExist, match="Latest version not found for model m"):
-        reg.get_model_version_by_alias("m", "latest")
+        reg.registry.get_model_version_by_alias("m", "latest")
     new_version(reg, "m")
     with pytest.raises(ResourceDoesNotExist, match=r"Model Version \(name=m, version=9\)"):
-        reg.set_registered_model_alias("m", "a", 9)
+        reg.registry.set_registered_model_alias("m", "a", 9)
     for alias, message in (
         ("latest", "'latest' alias name \\(case insensitive\\) is reserved"),
         ("Latest", "is reserved"),
@@ -380,109 +388,109 @@ def test_alias_errors(reg: TrackingService) -> None:
         ("a" * 256, "exceeds the maximum length of 255"),
     ):
         with pytest.raises(InvalidParameterValue, match=message):
-            reg.set_registered_model_alias("m", alias, 1)
-    reg.set_registered_model_alias("m", "a" * 255, 1)
-    reg.set_registered_model_alias("m", "v1x", 1)  # only v<digits> is reserved
+            reg.registry.set_registered_model_alias("m", alias, 1)
+    reg.registry.set_registered_model_alias("m", "a" * 255, 1)
+    reg.registry.set_registered_model_alias("m", "v1x", 1)  # only v<digits> is reserved
 
 
 # -- tags ----------------------------------------------------------------------------------
 def test_registered_model_tags(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
-    reg.set_registered_model_tag("m", "team", "ml")
-    reg.set_registered_model_tag("m", "team", "platform")
-    reg.set_registered_model_tag("m", "n", 5)
-    assert reg.get_registered_model("m").tags == {"team": "platform", "n": "5"}
-    reg.delete_registered_model_tag("m", "n")
-    reg.delete_registered_model_tag("m", "missing")  # no error, as in MLflow
-    assert reg.get_registered_model("m").tags == {"team": "platform"}
+    reg.registry.create_registered_model("m")
+    reg.registry.set_registered_model_tag("m", "team", "ml")
+    reg.registry.set_registered_model_tag("m", "team", "platform")
+    reg.registry.set_registered_model_tag("m", "n", 5)
+    assert reg.registry.get_registered_model("m").tags == {"team": "platform", "n": "5"}
+    reg.registry.delete_registered_model_tag("m", "n")
+    reg.registry.delete_registered_model_tag("m", "missing")  # no error, as in MLflow
+    assert reg.registry.get_registered_model("m").tags == {"team": "platform"}
 
 
 def test_model_version_tags(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m")
-    reg.set_model_version_tag("m", 1, "validated", "true")
-    reg.set_model_version_tag("m", "1", "owner", "bob")
-    assert reg.get_model_version("m", 1).tags == {"validated": "true", "owner": "bob"}
-    reg.delete_model_version_tag("m", 1, "owner")
-    reg.delete_model_version_tag("m", 1, "owner")
-    assert reg.get_model_version("m", 1).tags == {"validated": "true"}
+    reg.registry.set_model_version_tag("m", 1, "validated", "true")
+    reg.registry.set_model_version_tag("m", "1", "owner", "bob")
+    assert reg.registry.get_model_version("m", 1).tags == {"validated": "true", "owner": "bob"}
+    reg.registry.delete_model_version_tag("m", 1, "owner")
+    reg.registry.delete_model_version_tag("m", 1, "owner")
+    assert reg.registry.get_model_version("m", 1).tags == {"validated": "true"}
     with pytest.raises(ResourceDoesNotExist, match=r"version=7\) not found"):
-        reg.set_model_version_tag("m", 7, "k", "v")
+        reg.registry.set_model_version_tag("m", 7, "k", "v")
 
 
 def test_tag_limits(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     new_version(reg, "m")
     long = "x" * 100_000
-    reg.set_registered_model_tag("m", "long", long)
-    reg.set_model_version_tag("m", 1, "long", long)
-    assert reg.get_registered_model("m").tags["long"] == long
-    assert reg.get_model_version("m", 1).tags["long"] == long
+    reg.registry.set_registered_model_tag("m", "long", long)
+    reg.registry.set_model_version_tag("m", 1, "long", long)
+    assert reg.registry.get_registered_model("m").tags["long"] == long
+    assert reg.registry.get_model_version("m", 1).tags["long"] == long
     with pytest.raises(InvalidParameterValue, match="exceeds the maximum length of 100000"):
-        reg.set_registered_model_tag("m", "long", long + "x")
+        reg.registry.set_registered_model_tag("m", "long", long + "x")
     with pytest.raises(InvalidParameterValue, match="exceeds the maximum length of 100000"):
-        reg.set_model_version_tag("m", 1, "long", long + "x")
+        reg.registry.set_model_version_tag("m", 1, "long", long + "x")
     with pytest.raises(
         InvalidParameterValue, match=re.escape("Invalid registered model tag key '../k'")
     ):
-        reg.set_registered_model_tag("m", "../k", "v")
+        reg.registry.set_registered_model_tag("m", "../k", "v")
     with pytest.raises(InvalidParameterValue, match="cannot be None"):
-        reg.set_model_version_tag("m", 1, "k", None)
+        reg.registry.set_model_version_tag("m", 1, "k", None)
 
 
 # -- sources and lineage ---------------------------------------------------------------------
 def test_version_of_a_logged_model(reg: TrackingService) -> None:
     run = reg.create_run("0")
     logged = reg.create_logged_model("0", "clf", source_run_id=run.info.run_id)
-    reg.create_registered_model("m")
-    version = reg.create_model_version("m", logged.model_uri, model_id=logged.model_id)
+    reg.registry.create_registered_model("m")
+    version = reg.registry.create_model_version("m", logged.model_uri, model_id=logged.model_id)
     assert version.source == logged.model_uri
     assert version.model_id == logged.model_id
     assert version.run_id == run.info.run_id  # taken from the logged model
-    assert reg.get_model_version_download_uri("m", 1) == logged.artifact_location
+    assert reg.registry.get_model_version_download_uri("m", 1) == logged.artifact_location
     # model_id alone: the run comes from the logged model too.
-    other = reg.create_model_version(
+    other = reg.registry.create_model_version(
         "m", f"{logged.artifact_location}/sub", model_id=logged.model_id
     )
     assert other.run_id == run.info.run_id
     with pytest.raises(ResourceDoesNotExist, match="Logged model"):
-        reg.create_model_version("m", "models:/m-" + "0" * 32)
+        reg.registry.create_model_version("m", "models:/m-" + "0" * 32)
 
 
 def test_version_from_another_version(reg: TrackingService) -> None:
-    reg.create_registered_model("src")
+    reg.registry.create_registered_model("src")
     run = reg.create_run("0")
-    reg.create_model_version("src", "s3://bucket/model", run_id=run.info.run_id)
-    reg.create_model_version("src", "s3://bucket/model2")
-    reg.set_registered_model_alias("src", "champion", 1)
-    reg.transition_model_version_stage("src", 2, "Production")
-    reg.create_registered_model("dst")
+    reg.registry.create_model_version("src", "s3://bucket/model", run_id=run.info.run_id)
+    reg.registry.create_model_version("src", "s3://bucket/model2")
+    reg.registry.set_registered_model_alias("src", "champion", 1)
+    reg.registry.transition_model_version_stage("src", 2, "Production")
+    reg.registry.create_registered_model("dst")
     for uri, source, storage in (
         ("models:/src/1", "models:/src/1", "s3://bucket/model"),
         ("models:/src@champion", "models:/src/1", "s3://bucket/model"),
         ("models:/src/production", "models:/src/2", "s3://bucket/model2"),
         ("models:/src/latest", "models:/src/2", "s3://bucket/model2"),
     ):
-        version = reg.create_model_version("dst", uri)
+        version = reg.registry.create_model_version("dst", uri)
         assert version.source == source
-        assert reg.get_model_version_download_uri("dst", version.version) == storage
-    assert reg.get_model_version("dst", 1).run_id == run.info.run_id
+        assert reg.registry.get_model_version_download_uri("dst", version.version) == storage
+    assert reg.registry.get_model_version("dst", 1).run_id == run.info.run_id
     with pytest.raises(ResourceDoesNotExist, match="version=9"):
-        reg.create_model_version("dst", "models:/src/9")
+        reg.registry.create_model_version("dst", "models:/src/9")
     with pytest.raises(InvalidParameterValue, match="Not a proper models:/ URI"):
-        reg.create_model_version("dst", "models:/a/b/c")
+        reg.registry.create_model_version("dst", "models:/a/b/c")
 
 
 def test_version_from_a_run_uri(reg: TrackingService) -> None:
     run = reg.create_run("0")
-    reg.create_registered_model("m")
-    version = reg.create_model_version("m", f"runs:/{run.info.run_id}/model")
+    reg.registry.create_registered_model("m")
+    version = reg.registry.create_model_version("m", f"runs:/{run.info.run_id}/model")
     assert version.source == f"runs:/{run.info.run_id}/model"
     assert version.run_id == run.info.run_id
     expected = f"{run.info.artifact_uri}/model"
-    assert reg.get_model_version_download_uri("m", 1) == expected
+    assert reg.registry.get_model_version_download_uri("m", 1) == expected
     with pytest.raises(ResourceDoesNotExist, match="Run with id=nope not found"):
-        reg.create_model_version("m", "runs:/nope/model")
+        reg.registry.create_model_version("m", "runs:/nope/model")
 
 
 def test_lineage(reg: TrackingService, client: TrackingClient) -> None:
@@ -494,8 +502,8 @@ def test_lineage(reg: TrackingService, client: TrackingClient) -> None:
     dataset = Dataset("train", "abc123", "local", "/data/train.csv")
     reg.log_inputs(run_id, [DatasetInput(dataset, (InputTag("mlflow.data.context", "train"),))])
     logged = reg.create_logged_model("0", "clf", source_run_id=run_id)
-    reg.create_registered_model("m")
-    reg.create_model_version("m", logged.model_uri, model_id=logged.model_id)
+    reg.registry.create_registered_model("m")
+    reg.registry.create_model_version("m", logged.model_uri, model_id=logged.model_id)
     lineage = client.get_model_version_lineage("m", 1)
     assert lineage.model_version.version == 1
     assert lineage.run is not None
@@ -506,7 +514,7 @@ def test_lineage(reg: TrackingService, client: TrackingClient) -> None:
     assert lineage.logged_model.model_id == logged.model_id
     assert [d.dataset.name for d in lineage.datasets] == ["train"]
     # A version without a run: nothing to follow.
-    reg.create_model_version("m", "s3://bucket/elsewhere")
+    reg.registry.create_model_version("m", "s3://bucket/elsewhere")
     bare = client.get_model_version_lineage("m", 2)
     assert (bare.run, bare.logged_model, bare.datasets) == (None, None, ())
 
@@ -541,10 +549,10 @@ def test_register_model(reg: TrackingService, client: TrackingClient) -> None:
 # -- search --------------------------------------------------------------------------------
 def test_search_registered_models(reg: TrackingService) -> None:
     for name, team in (("alpha", "ml"), ("beta", "ml"), ("Gamma", "ops"), ("delta", None)):
-        reg.create_registered_model(name, {"team": team} if team else None)
+        reg.registry.create_registered_model(name, {"team": team} if team else None)
 
     def names(filter_string: str | None = None, **kw: Any) -> list[str]:
-        return [m.name for m in reg.search_registered_models(filter_string, **kw)]
+        return [m.name for m in reg.registry.search_registered_models(filter_string, **kw)]
 
     assert names() == ["Gamma", "alpha", "beta", "delta"]
     assert names("name = 'alpha'") == ["alpha"]
@@ -563,7 +571,7 @@ def test_search_registered_models(reg: TrackingService) -> None:
     assert names("tag.`mlflow.prompt.is_prompt` != 'true'") == ["Gamma", "alpha", "beta", "delta"]
     assert names("tags.`mlflow.prompt.is_prompt` = 'true'") == []
     assert names(order_by=["name DESC"]) == ["delta", "beta", "alpha", "Gamma"]
-    reg.update_registered_model("alpha", "touched")
+    reg.registry.update_registered_model("alpha", "touched")
     assert names(order_by=["last_updated_timestamp DESC"])[0] == "alpha"
     assert names(order_by=["timestamp DESC"])[0] == "alpha"
     with pytest.raises(InvalidParameterValue, match="unknown attribute 'run_id'"):
@@ -576,11 +584,11 @@ def test_search_registered_models(reg: TrackingService) -> None:
 
 def test_search_registered_models_pages(reg: TrackingService) -> None:
     for i in range(7):
-        reg.create_registered_model(f"m{i}")
+        reg.registry.create_registered_model(f"m{i}")
     seen: list[str] = []
     token = None
     while True:
-        page = reg.search_registered_models(max_results=3, page_token=token)
+        page = reg.registry.search_registered_models(max_results=3, page_token=token)
         seen.extend(m.name for m in page)
         token = page.token
         if token is None:
@@ -590,15 +598,17 @@ def test_search_registered_models_pages(reg: TrackingService) -> None:
 
 def test_search_model_versions(reg: TrackingService) -> None:
     runs = [reg.create_run("0").info.run_id for _ in range(2)]
-    reg.create_registered_model("a")
-    reg.create_registered_model("b")
-    reg.create_model_version("a", "s3://bucket/a/1", run_id=runs[0], tags={"ok": "yes"})
-    reg.create_model_version("a", "s3://bucket/a/2", run_id=runs[1])
-    reg.create_model_version("b", "gs://other/b/1", run_id=runs[0])
-    reg.transition_model_version_stage("a", 2, "Production")
+    reg.registry.create_registered_model("a")
+    reg.registry.create_registered_model("b")
+    reg.registry.create_model_version("a", "s3://bucket/a/1", run_id=runs[0], tags={"ok": "yes"})
+    reg.registry.create_model_version("a", "s3://bucket/a/2", run_id=runs[1])
+    reg.registry.create_model_version("b", "gs://other/b/1", run_id=runs[0])
+    reg.registry.transition_model_version_stage("a", 2, "Production")
 
     def found(filter_string: str | None = None, **kw: Any) -> list[tuple[str, int]]:
-        return [(v.name, v.version) for v in reg.search_model_versions(filter_string, **kw)]
+        return [
+            (v.name, v.version) for v in reg.registry.search_model_versions(filter_string, **kw)
+        ]
 
     # Most recently updated first, then name, then newest version.
     assert found()[0] == ("a", 2)
@@ -614,9 +624,11 @@ def test_search_model_versions(reg: TrackingService) -> None:
     assert found("current_stage = 'production'") == [("a", 2)]  # labtrack
     assert found("name = 'b' OR version_number = 2", order_by=by_name) == [("a", 2), ("b", 1)]
     assert found(order_by=["version_number ASC", "name DESC"]) == [("b", 1), ("a", 1), ("a", 2)]
-    page = reg.search_model_versions(max_results=2, order_by=by_name)
+    page = reg.registry.search_model_versions(max_results=2, order_by=by_name)
     assert [(v.name, v.version) for v in page] == [("a", 1), ("a", 2)]
-    rest = reg.search_model_versions(max_results=2, order_by=by_name, page_token=page.token)
+    rest = reg.registry.search_model_versions(
+        max_results=2, order_by=by_name, page_token=page.token
+    )
     assert [(v.name, v.version) for v in rest] == [("b", 1)]
     assert rest.token is None
     with pytest.raises(InvalidParameterValue, match="unknown attribute 'bogus'"):
@@ -630,25 +642,27 @@ def test_search_model_versions(reg: TrackingService) -> None:
 # -- the event log ---------------------------------------------------------------------------
 def test_every_change_is_one_event(reg: TrackingService) -> None:
     A = RegistryAction
-    reg.create_registered_model("m", {"t": "1"}, "d1")
-    reg.update_registered_model("m", "d2")
-    reg.set_registered_model_tag("m", "t", "2")
-    reg.set_registered_model_tag("m", "new", "x")
-    reg.delete_registered_model_tag("m", "new")
-    reg.create_model_version("m", "s3://bucket/1", tags={"v": "1"}, description="v1")
-    reg.create_model_version("m", "s3://bucket/2")
-    reg.update_model_version("m", 1, "first")
-    reg.set_model_version_tag("m", 1, "v", "2")
-    reg.delete_model_version_tag("m", 1, "v")
-    reg.transition_model_version_stage("m", 1, "production")
-    reg.transition_model_version_stage("m", 2, "Production", archive_existing_versions=True)
-    reg.set_registered_model_alias("m", "champion", 1)
-    reg.set_registered_model_alias("m", "champion", 2)
-    reg.delete_registered_model_alias("m", "champion")
-    reg.set_registered_model_alias("m", "champion", 2)
-    reg.delete_model_version("m", 2)
-    reg.rename_registered_model("m", "n")
-    reg.delete_registered_model("n")
+    reg.registry.create_registered_model("m", {"t": "1"}, "d1")
+    reg.registry.update_registered_model("m", "d2")
+    reg.registry.set_registered_model_tag("m", "t", "2")
+    reg.registry.set_registered_model_tag("m", "new", "x")
+    reg.registry.delete_registered_model_tag("m", "new")
+    reg.registry.create_model_version("m", "s3://bucket/1", tags={"v": "1"}, description="v1")
+    reg.registry.create_model_version("m", "s3://bucket/2")
+    reg.registry.update_model_version("m", 1, "first")
+    reg.registry.set_model_version_tag("m", 1, "v", "2")
+    reg.registry.delete_model_version_tag("m", 1, "v")
+    reg.registry.transition_model_version_stage("m", 1, "production")
+    reg.registry.transition_model_version_stage(
+        "m", 2, "Production", archive_existing_versions=True
+    )
+    reg.registry.set_registered_model_alias("m", "champion", 1)
+    reg.registry.set_registered_model_alias("m", "champion", 2)
+    reg.registry.delete_registered_model_alias("m", "champion")
+    reg.registry.set_registered_model_alias("m", "champion", 2)
+    reg.registry.delete_model_version("m", 2)
+    reg.registry.rename_registered_model("m", "n")
+    reg.registry.delete_registered_model("n")
     expected = [
         (A.MODEL_CREATED, "m", None, None, None, {"description": "d1", "tags": {"t": "1"}}),
         (A.MODEL_DESCRIPTION_UPDATED, "m", None, "d1", "d2", {}),
@@ -690,34 +704,34 @@ def test_every_change_is_one_event(reg: TrackingService) -> None:
 
 
 def test_changes_that_change_nothing_record_nothing(reg: TrackingService) -> None:
-    reg.create_registered_model("m", {"t": "1"}, "d")
+    reg.registry.create_registered_model("m", {"t": "1"}, "d")
     new_version(reg, "m")
-    reg.set_registered_model_alias("m", "champion", 1)
-    reg.transition_model_version_stage("m", 1, "Staging")
+    reg.registry.set_registered_model_alias("m", "champion", 1)
+    reg.registry.transition_model_version_stage("m", 1, "Staging")
     before = len(events(reg))
-    reg.update_registered_model("m", "d")
-    reg.set_registered_model_tag("m", "t", "1")
-    reg.delete_registered_model_tag("m", "missing")
-    reg.set_model_version_tag("m", 1, "k", "v")
-    reg.set_model_version_tag("m", 1, "k", "v")
-    reg.delete_model_version_tag("m", 1, "missing")
-    reg.set_registered_model_alias("m", "champion", 1)
-    reg.delete_registered_model_alias("m", "missing")
-    reg.transition_model_version_stage("m", 1, "staging")
-    reg.rename_registered_model("m", "m")
+    reg.registry.update_registered_model("m", "d")
+    reg.registry.set_registered_model_tag("m", "t", "1")
+    reg.registry.delete_registered_model_tag("m", "missing")
+    reg.registry.set_model_version_tag("m", 1, "k", "v")
+    reg.registry.set_model_version_tag("m", 1, "k", "v")
+    reg.registry.delete_model_version_tag("m", 1, "missing")
+    reg.registry.set_registered_model_alias("m", "champion", 1)
+    reg.registry.delete_registered_model_alias("m", "missing")
+    reg.registry.transition_model_version_stage("m", 1, "staging")
+    reg.registry.rename_registered_model("m", "m")
     assert [e.action for e in events(reg)[before:]] == [RegistryAction.VERSION_TAG_SET]
 
 
 def test_failed_changes_record_nothing(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
-    reg.create_registered_model("other")
+    reg.registry.create_registered_model("m")
+    reg.registry.create_registered_model("other")
     before = len(events(reg))
     for call in (
-        lambda: reg.create_registered_model("m"),
-        lambda: reg.rename_registered_model("m", "other"),
-        lambda: reg.set_registered_model_alias("m", "a", 5),
-        lambda: reg.create_model_version("m", "models:/nope/1"),
-        lambda: reg.transition_model_version_stage("m", 1, "Production"),
+        lambda: reg.registry.create_registered_model("m"),
+        lambda: reg.registry.rename_registered_model("m", "other"),
+        lambda: reg.registry.set_registered_model_alias("m", "a", 5),
+        lambda: reg.registry.create_model_version("m", "models:/nope/1"),
+        lambda: reg.registry.transition_model_version_stage("m", 1, "Production"),
     ):
         with pytest.raises((ResourceAlreadyExists, ResourceDoesNotExist)):
             call()
@@ -725,12 +739,12 @@ def test_failed_changes_record_nothing(reg: TrackingService) -> None:
 
 
 def test_events_outlive_and_follow_renames(reg: TrackingService) -> None:
-    reg.create_registered_model("a")
+    reg.registry.create_registered_model("a")
     new_version(reg, "a")
-    reg.rename_registered_model("a", "b")
-    reg.create_registered_model("a")  # a new model takes the old name
+    reg.registry.rename_registered_model("a", "b")
+    reg.registry.create_registered_model("a")  # a new model takes the old name
     new_version(reg, "a")
-    reg.rename_registered_model("b", "c")
+    reg.registry.rename_registered_model("b", "c")
     history_c = [(e.action, e.name) for e in events(reg, "c")]
     assert history_c == [
         ("model_created", "a"),
@@ -746,15 +760,15 @@ def test_events_outlive_and_follow_renames(reg: TrackingService) -> None:
         ("model_created", "a"),
         ("version_created", "a"),
     ]
-    reg.delete_registered_model("c")
+    reg.registry.delete_registered_model("c")
     assert events(reg, "c")[-1].action == RegistryAction.MODEL_DELETED
 
 
 def test_events_by_action_time_and_page(reg: TrackingService) -> None:
-    reg.create_registered_model("m")
+    reg.registry.create_registered_model("m")
     for i in range(3):
         new_version(reg, "m", i)
-        reg.transition_model_version_stage("m", i + 1, "Production", True)
+        reg.registry.transition_model_version_stage("m", i + 1, "Production", True)
     deployments = events(reg, actions=[RegistryAction.STAGE_TRANSITIONED])
     to_production = [e for e in deployments if e.to_value == ModelVersionStage.PRODUCTION]
     assert [e.version for e in to_production] == [1, 2, 3]
@@ -765,7 +779,7 @@ def test_events_by_action_time_and_page(reg: TrackingService) -> None:
     pages: list[int] = []
     token = None
     while True:
-        page = reg.get_registry_events("m", max_results=2, page_token=token)
+        page = reg.registry.get_registry_events("m", max_results=2, page_token=token)
         pages.extend(e.event_id for e in page)
         token = page.token
         if token is None:
@@ -774,7 +788,7 @@ def test_events_by_action_time_and_page(reg: TrackingService) -> None:
     with pytest.raises(InvalidParameterValue, match="Invalid registry action"):
         events(reg, actions=["deployed"])
     with pytest.raises(InvalidParameterValue, match="Invalid page token"):
-        reg.get_registry_events(page_token="garbage!")
+        reg.registry.get_registry_events(page_token="garbage!")
 
 
 # -- the migration ---------------------------------------------------------------------------
@@ -819,5 +833,5 @@ def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:  # t
         }
     assert "fk_registered_model_aliases_registered_model_id" in foreign_keys
     service = TrackingService(sql_store)
-    service.create_registered_model("works")
+    service.registry.create_registered_model("works")
     assert new_version(service, "works") == 1

@@ -122,7 +122,7 @@ async def test_register_a_model_and_promote_it(
     )
     assert registered.status_code == 303
     assert registered.headers["location"] == "/models/taxi-duration/versions/1"
-    version = service.get_model_version("taxi-duration", 1)
+    version = service.registry.get_model_version("taxi-duration", 1)
     assert version.run_id == run_id
     assert version.source.endswith(f"{run_id}/artifacts/models_mlflow")
     again = await post_form(
@@ -141,14 +141,14 @@ async def test_register_a_model_and_promote_it(
     await post_form(
         fresh_http, model_page, f"{model_page}/aliases", {"alias": "champion", "version": "1"}
     )
-    assert service.get_model_version_by_alias("taxi-duration", "champion").version == 1
+    assert service.registry.get_model_version_by_alias("taxi-duration", "champion").version == 1
     await post_form(
         fresh_http,
         model_page,
         f"{model_page}/versions/2/stage",
         {"stage": "Production", "archive_existing": "1"},
     )
-    assert service.get_model_version("taxi-duration", 2).current_stage == "Production"
+    assert service.registry.get_model_version("taxi-duration", 2).current_stage == "Production"
     await post_form(fresh_http, model_page, f"{model_page}/description", {"description": "ETA"})
     await post_form(
         fresh_http, model_page, f"{model_page}/versions/1/description", {"description": "first"}
@@ -172,7 +172,7 @@ async def test_register_a_model_and_promote_it(
     assert version_page["run"]["params"]["seed"] == "42"
     assert version_page["version"]["description"] == "first"
     await post_form(fresh_http, model_page, f"{model_page}/aliases/delete", {"alias": "champion"})
-    assert service.get_registered_model("taxi-duration").aliases == {}
+    assert service.registry.get_registered_model("taxi-duration").aliases == {}
     missing = await fresh_http.get("/models/nope")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("text/html")
@@ -183,14 +183,14 @@ async def test_register_a_model_and_promote_it(
     await post_form(
         fresh_http, version_one, f"{version_one}/tags", {"key": "validated", "value": "yes"}
     )
-    assert service.get_registered_model("taxi-duration").tags == {"team": "eta"}
-    assert service.get_model_version("taxi-duration", 1).tags == {"validated": "yes"}
+    assert service.registry.get_registered_model("taxi-duration").tags == {"team": "eta"}
+    assert service.registry.get_model_version("taxi-duration", 1).tags == {"validated": "yes"}
     assert '<td class="wrap">eta</td>' in (await fresh_http.get(model_page)).text
     assert '<td class="wrap">yes</td>' in (await fresh_http.get(version_one)).text
     await post_form(fresh_http, model_page, f"{model_page}/tags/delete", {"key": "team"})
     await post_form(fresh_http, version_one, f"{version_one}/tags/delete", {"key": "validated"})
-    assert service.get_registered_model("taxi-duration").tags == {}
-    assert service.get_model_version("taxi-duration", 1).tags == {}
+    assert service.registry.get_registered_model("taxi-duration").tags == {}
+    assert service.registry.get_model_version("taxi-duration", 1).tags == {}
 
 
 async def test_register_a_logged_model_from_its_run(
@@ -211,7 +211,7 @@ async def test_register_a_logged_model_from_its_run(
         fresh_http, run_page, f"{run_page}/register", {"model_name": "taxi", "model_id": model_id}
     )
     assert registered.headers["location"] == "/models/taxi/versions/1"
-    version = service.get_model_version("taxi", 1)
+    version = service.registry.get_model_version("taxi", 1)
     assert (version.source, version.model_id, version.run_id) == (
         f"models:/{model_id}",
         model_id,
@@ -243,4 +243,4 @@ async def test_register_a_logged_model_from_its_run(
         {"model_name": "taxi", "model_id": model_id},
     )
     assert "did not produce" in unquote(refused.headers["set-cookie"])
-    assert len(service.search_model_versions("name = 'taxi'", 10, None)) == 2
+    assert len(service.registry.search_model_versions("name = 'taxi'", 10, None)) == 2

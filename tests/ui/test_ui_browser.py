@@ -62,11 +62,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     context = ServerContext(ServerConfig(backend_store_uri=db_uri, artifacts_destination=artifacts))
     demo = build(context)
     service = context.service
-    service.create_registered_model(REGISTERED, description="Registered by the fixture")
-    version = service.create_model_version(
+    service.registry.create_registered_model(REGISTERED, description="Registered by the fixture")
+    version = service.registry.create_model_version(
         REGISTERED, f"models:/{demo.model_id}", run_id=demo.best_run_id, model_id=demo.model_id
     )
-    service.set_registered_model_alias(REGISTERED, "baseline", version.version)
+    service.registry.set_registered_model_alias(REGISTERED, "baseline", version.version)
     with serve_in_thread(db_uri, artifacts) as url:
         yield Live(url, demo)
 

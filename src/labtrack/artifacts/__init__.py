@@ -11,7 +11,13 @@ from __future__ import annotations
 import importlib
 
 from labtrack.artifacts._paths import normalize_artifact_path
-from labtrack.artifacts._uri import local_path_from_uri, path_to_file_uri, redact_uri, uri_scheme
+from labtrack.artifacts._uri import (
+    local_path_from_uri,
+    location_to_uri,
+    path_to_file_uri,
+    redact_uri,
+    uri_scheme,
+)
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.errors import InvalidParameterValue
 
@@ -19,6 +25,7 @@ __all__ = [
     "ArtifactRepository",
     "get_artifact_repository",
     "local_path_from_uri",
+    "location_to_uri",
     "normalize_artifact_path",
     "path_to_file_uri",
     "register_artifact_repository",

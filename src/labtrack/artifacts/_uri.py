@@ -9,7 +9,13 @@ from urllib.parse import unquote_to_bytes
 
 from labtrack.errors import InvalidParameterValue
 
-__all__ = ["local_path_from_uri", "path_to_file_uri", "redact_uri", "uri_scheme"]
+__all__ = [
+    "local_path_from_uri",
+    "location_to_uri",
+    "path_to_file_uri",
+    "redact_uri",
+    "uri_scheme",
+]
 
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 _WINDOWS_DRIVE_PATH = re.compile(r"^/?[A-Za-z]:[\\/]")
@@ -25,6 +31,15 @@ def uri_scheme(uri: str) -> str:
     if match is None or len(match.group(1)) == 1:
         return ""
     return match.group(1).lower()
+
+
+def location_to_uri(location: str) -> str:
+    """An artifact location as a URI: one with a scheme (``s3://...``, ``file:...``,
+    ``mlflow-artifacts:...``) as given, without a trailing slash; a local path (``~``
+    expanded, made absolute) as a ``file://`` URI."""
+    if "://" in location or location.startswith(("mlflow-artifacts:", "file:")):
+        return location.rstrip("/")
+    return path_to_file_uri(os.path.abspath(os.path.expanduser(location)))
 
 
 def redact_uri(uri: str, limit: int = 200) -> str:

@@ -8,6 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from labtrack._tags import (
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_SOURCE_NAME,
+    SYSTEM_TAG_PREFIXES,
+)
 from labtrack.cli import _output as out
 from labtrack.cli._group import LabtrackGroup
 from labtrack.cli._lookup import collect_pages, find_experiment
@@ -28,7 +34,6 @@ TABLE_MAX_RESULTS = 100
 """How many runs the table lists unless --max-results says otherwise."""
 TABLE_EXTRA_COLUMNS = 8
 """How many metric/param columns the table shows unless --columns names them."""
-SYSTEM_TAG_PREFIXES = ("mlflow.", "labtrack.")
 _COLUMN_PREFIXES = ("metrics", "params", "tags")
 _KEY = out.Column("Key", width=60)
 _VALUE = out.Column("Value", width=80)
@@ -283,9 +288,9 @@ def _info_fields(run: Run, experiment_name: str) -> list[tuple[str, Any]]:
         ("Duration", out.format_duration(info.start_time, info.end_time)),
     ]
     for label, tag in (
-        ("Parent run", "mlflow.parentRunId"),
-        ("Source", "mlflow.source.name"),
-        ("Git commit", "mlflow.source.git.commit"),
+        ("Parent run", MLFLOW_PARENT_RUN_ID),
+        ("Source", MLFLOW_SOURCE_NAME),
+        ("Git commit", MLFLOW_GIT_COMMIT),
     ):
         if tag in tags:
             fields.append((label, tags[tag]))

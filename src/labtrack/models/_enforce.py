@@ -26,12 +26,13 @@ from typing import Any
 
 from labtrack.errors import InvalidParameterValue
 from labtrack.models.signature import ColSpec, ParamSchema, Schema, TensorSpec
+from labtrack.validation import INT64_MAX, INT64_MIN
 
 __all__ = ["SchemaError", "enforce_params", "enforce_schema"]
 
 _log = logging.getLogger(__name__)
 
-_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (INT64_MIN, INT64_MAX)}
 _EXACT_INT = {"double": 2**53, "float": 2**24}
 
 

@@ -14,6 +14,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import (
     ModelUri,
     ModelVersion,
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
     from labtrack.entities import FileInfo, LoggedModel, Run
     from labtrack.tracking.service import TrackingService
 
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
-"""The tag of a logged model listing the registered versions made from it (as MLflow's)."""
 MLMODEL_FILE = "MLmodel"
 
 
@@ -59,23 +58,23 @@ class RegistryClientMixin:
         description: str | None = None,
     ) -> RegisteredModel:
         """Create an empty registered model; a model with this name must not exist."""
-        return self.service.create_registered_model(name, tags, description)
+        return self.service.registry.create_registered_model(name, tags, description)
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model with its tags, aliases and newest version in each stage."""
-        return self.service.get_registered_model(name)
+        return self.service.registry.get_registered_model(name)
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
         """Rename a model; its versions, tags and aliases go with it."""
-        return self.service.rename_registered_model(name, new_name)
+        return self.service.registry.rename_registered_model(name, new_name)
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
         """Set a model's description."""
-        return self.service.update_registered_model(name, description)
+        return self.service.registry.update_registered_model(name, description)
 
     def delete_registered_model(self, name: str) -> None:
         """Delete a model with all its versions, tags and aliases (its events stay)."""
-        self.service.delete_registered_model(name)
+        self.service.registry.delete_registered_model(name)
 
     def search_registered_models(
         self,
@@ -89,7 +88,7 @@ class RegistryClientMixin:
         Filters test ``name`` (``=``, ``!=``, ``LIKE``, ``ILIKE``, ``IN``) and ``tags.<key>``;
         see docs/registry.md for the whole grammar.
         """
-        return self.service.search_registered_models(
+        return self.service.registry.search_registered_models(
             filter_string, max_results, order_by, page_token
         )
 
@@ -97,15 +96,15 @@ class RegistryClientMixin:
         self, name: str, stages: Sequence[str] | None = None
     ) -> list[ModelVersion]:
         """The newest version in each of ``stages`` (every stage when not given)."""
-        return self.service.get_latest_versions(name, stages)
+        return self.service.registry.get_latest_versions(name, stages)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         """Set (or overwrite) a tag of a registered model; values up to 100,000 characters."""
-        self.service.set_registered_model_tag(name, key, value)
+        self.service.registry.set_registered_model_tag(name, key, value)
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
         """Delete a model's tag (a tag that is not there is no error, as in MLflow)."""
-        self.service.delete_registered_model_tag(name, key)
+        self.service.registry.delete_registered_model_tag(name, key)
 
     # -- model versions -------------------------------------------------------------------
     def create_model_version(
@@ -124,23 +123,23 @@ class RegistryClientMixin:
         ``runs:/`` URI, or any artifact location; see :meth:`register_model` for a
         higher-level way that also creates the model.
         """
-        return self.service.create_model_version(
+        return self.service.registry.create_model_version(
             name, source, run_id, tags, run_link, description, model_id
         )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version of a registered model (``version`` as an int or its digits)."""
-        return self.service.get_model_version(name, version)
+        return self.service.registry.get_model_version(name, version)
 
     def update_model_version(
         self, name: str, version: int | str, description: str | None
     ) -> ModelVersion:
         """Set a version's description."""
-        return self.service.update_model_version(name, version, description)
+        return self.service.registry.update_model_version(name, version, description)
 
     def delete_model_version(self, name: str, version: int | str) -> None:
         """Delete a version and the aliases pointing to it (its number is not reused)."""
-        self.service.delete_model_version(name, version)
+        self.service.registry.delete_model_version(name, version)
 
     def search_model_versions(
         self,
@@ -154,7 +153,9 @@ class RegistryClientMixin:
         Filters test ``name``, ``version_number``, ``run_id``, ``source_path``,
         ``current_stage``, ``model_id``, the timestamps and ``tags.<key>``.
         """
-        return self.service.search_model_versions(filter_string, max_results, order_by, page_token)
+        return self.service.registry.search_model_versions(
+            filter_string, max_results, order_by, page_token
+        )
 
     def transition_model_version_stage(
         self,
@@ -168,34 +169,34 @@ class RegistryClientMixin:
         With ``archive_existing_versions`` (Staging and Production only), the model's
         other versions in that stage are archived.
         """
-        return self.service.transition_model_version_stage(
+        return self.service.registry.transition_model_version_stage(
             name, version, stage, archive_existing_versions
         )
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
         """Where a version's files are (a logged model's or run's artifact location...)."""
-        return self.service.get_model_version_download_uri(name, version)
+        return self.service.registry.get_model_version_download_uri(name, version)
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
         """Set (or overwrite) a tag of a model version."""
-        self.service.set_model_version_tag(name, version, key, value)
+        self.service.registry.set_model_version_tag(name, version, key, value)
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
         """Delete a version's tag (a tag that is not there is no error, as in MLflow)."""
-        self.service.delete_model_version_tag(name, version, key)
+        self.service.registry.delete_model_version_tag(name, version, key)
 
     # -- aliases --------------------------------------------------------------------------
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
         """Point ``alias`` (e.g. ``champion``) at a version, moving it if it pointed elsewhere."""
-        self.service.set_registered_model_alias(name, alias, version)
+        self.service.registry.set_registered_model_alias(name, alias, version)
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
         """Delete an alias (one that is not there is no error, as in MLflow)."""
-        self.service.delete_registered_model_alias(name, alias)
+        self.service.registry.delete_registered_model_alias(name, alias)
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
         """The version ``alias`` points to (``latest``: the newest version)."""
-        return self.service.get_model_version_by_alias(name, alias)
+        return self.service.registry.get_model_version_by_alias(name, alias)
 
     # -- labtrack: URIs, registration, lineage, events ------------------------------------
     def get_model_version_from_uri(self, model_uri: str) -> ModelVersion:
@@ -295,12 +296,12 @@ class RegistryClientMixin:
         assert version.model_id is not None
         try:
             logged = self.service.get_logged_model(version.model_id)
-            entries: list[Any] = json.loads(logged.tags.get(MODEL_VERSIONS_TAG, "[]"))
+            entries: list[Any] = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
             entry = {"name": version.name, "version": str(version.version)}
             if entry not in entries:
                 entries.append(entry)
                 self.service.set_logged_model_tags(
-                    version.model_id, {MODEL_VERSIONS_TAG: json.dumps(entries)}
+                    version.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)}
                 )
         except (LabtrackError, ValueError):
             pass  # the version is registered; the tag is a convenience
@@ -340,7 +341,7 @@ class RegistryClientMixin:
         ``actions`` keeps only those actions (see :class:`~labtrack.entities.RegistryAction`);
         ``start_time`` (inclusive) and ``end_time`` (exclusive) are in ms since the epoch.
         """
-        return self.service.get_registry_events(
+        return self.service.registry.get_registry_events(
             name,
             list(actions) if actions is not None else None,
             start_time,

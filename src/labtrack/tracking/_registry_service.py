@@ -1,4 +1,4 @@
-"""The model registry's rules, as methods :class:`TrackingService` gets from a mixin.
+"""The model registry's rules: :class:`RegistryService`, which the tracking service holds.
 
 Names, versions, stages, aliases, tags and limits are checked here, with MLflow's
 messages, whatever the entry point (Python client, CLI, server). Every change is
@@ -12,9 +12,10 @@ import contextvars
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from labtrack import validation as v
+from labtrack._tags import UNKNOWN_USER
 from labtrack.entities import (
     ModelVersion,
     ModelVersionStage,
@@ -23,10 +24,8 @@ from labtrack.entities import (
     RegistryAction,
     RegistryEvent,
 )
-from labtrack.errors import InvalidParameterValue, NotImplementedYet
-
-if TYPE_CHECKING:
-    from labtrack.store.base import RegistryStore
+from labtrack.errors import InvalidParameterValue
+from labtrack.store.base import RegistryStore
 
 MAX_MODEL_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
@@ -38,7 +37,6 @@ MAX_USER_LENGTH = 256
 MAX_RESULTS_SEARCH_REGISTERED_MODELS = 1000
 MAX_RESULTS_SEARCH_MODEL_VERSIONS = 200_000
 MAX_RESULTS_REGISTRY_EVENTS = 10_000
-UNKNOWN_USER = "unknown"
 
 _ALIAS_RE = re.compile(r"^[\w\-]*$")
 _VERSION_ALIAS_RE = re.compile(r"^[vV]\d+$")
@@ -108,7 +106,7 @@ def validate_version(version: Any) -> int:
         raise InvalidParameterValue(
             f"Parameter 'version' must be a positive integer, got '{version}'."
         )
-    if number >= 2**63:
+    if not v.fits_int64(number):
         raise InvalidParameterValue(
             f"Parameter 'version' must fit in 64 bits, got '{version}'. No version has it."
         )
@@ -204,18 +202,15 @@ def _timestamp(value: Any, what: str) -> int | None:
     return None if value is None else v.validate_timestamp(value, what)
 
 
-class RegistryServiceMixin:
-    """Validated model registry operations (part of :class:`TrackingService`)."""
+class RegistryService:
+    """Validated model registry operations over a registry store.
 
-    store: Any
+    :class:`~labtrack.tracking.service.TrackingService` holds one as ``service.registry``,
+    over the same store. Every change is recorded as made by :func:`acting_user`.
+    """
 
-    @property
-    def _registry(self) -> RegistryStore:
-        from labtrack.store.base import RegistryStore
-
-        if not isinstance(self.store, RegistryStore):
-            raise NotImplementedYet(f"{type(self.store).__name__} has no model registry")
-        return self.store
+    def __init__(self, store: RegistryStore) -> None:
+        self.store = store
 
     # -- registered models ----------------------------------------------------------------
     def create_registered_model(
@@ -224,7 +219,7 @@ class RegistryServiceMixin:
         tags: Mapping[str, Any] | Iterable[Any] | None = None,
         description: str | None = None,
     ) -> RegisteredModel:
-        return self._registry.create_registered_model(
+        return self.store.create_registered_model(
             validate_model_name(name),
             _registry_tags(tags, "Registered model tag"),
             _optional_text(description, "description", MAX_DESCRIPTION_LENGTH),
@@ -232,22 +227,22 @@ class RegistryServiceMixin:
         )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
-        return self._registry.get_registered_model(validate_model_name(name))
+        return self.store.get_registered_model(validate_model_name(name))
 
     def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
-        return self._registry.rename_registered_model(
+        return self.store.rename_registered_model(
             validate_model_name(name), validate_model_name(new_name, "new_name"), acting_user()
         )
 
     def update_registered_model(self, name: str, description: str | None) -> RegisteredModel:
-        return self._registry.update_registered_model(
+        return self.store.update_registered_model(
             validate_model_name(name),
             _optional_text(description, "description", MAX_DESCRIPTION_LENGTH),
             acting_user(),
         )
 
     def delete_registered_model(self, name: str) -> None:
-        self._registry.delete_registered_model(validate_model_name(name), acting_user())
+        self.store.delete_registered_model(validate_model_name(name), acting_user())
 
     def search_registered_models(
         self,
@@ -256,7 +251,7 @@ class RegistryServiceMixin:
         order_by: Sequence[str] | str | None = None,
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
-        return self._registry.search_registered_models(
+        return self.store.search_registered_models(
             _filter(filter_string),
             _max_results(max_results, MAX_RESULTS_SEARCH_REGISTERED_MODELS, "registered models"),
             _order_by(order_by),
@@ -270,14 +265,14 @@ class RegistryServiceMixin:
         if isinstance(stages, str):
             stages = [stages]
         canonical = [ModelVersionStage.canonical(s) for s in stages or ()]
-        return self._registry.get_latest_versions(validate_model_name(name), canonical or None)
+        return self.store.get_latest_versions(validate_model_name(name), canonical or None)
 
     def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
         key, text = validate_registry_tag(key, value, "Registered model tag")
-        self._registry.set_registered_model_tag(validate_model_name(name), key, text, acting_user())
+        self.store.set_registered_model_tag(validate_model_name(name), key, text, acting_user())
 
     def delete_registered_model_tag(self, name: str, key: str) -> None:
-        self._registry.delete_registered_model_tag(
+        self.store.delete_registered_model_tag(
             validate_model_name(name), v.validate_key(key, "Registered model tag"), acting_user()
         )
 
@@ -292,30 +287,26 @@ class RegistryServiceMixin:
         description: str | None = None,
         model_id: str | None = None,
     ) -> ModelVersion:
-        from labtrack.tracking.service import _model_id
-
         if source is None or source == "":
             raise _missing("source")
-        return self._registry.create_model_version(
+        return self.store.create_model_version(
             validate_model_name(name),
             _optional_text(source, "source", MAX_SOURCE_LENGTH) or "",
             v.validate_run_id(run_id) if run_id else None,
             _registry_tags(tags, "Model version tag"),
             _optional_text(run_link, "run_link", MAX_RUN_LINK_LENGTH) or None,
             _optional_text(description, "description", MAX_DESCRIPTION_LENGTH),
-            _model_id(model_id) if model_id else None,
+            v.validate_model_id(model_id) if model_id else None,
             acting_user(),
         )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
-        return self._registry.get_model_version(
-            validate_model_name(name), validate_version(version)
-        )
+        return self.store.get_model_version(validate_model_name(name), validate_version(version))
 
     def update_model_version(
         self, name: str, version: int | str, description: str | None
     ) -> ModelVersion:
-        return self._registry.update_model_version(
+        return self.store.update_model_version(
             validate_model_name(name),
             validate_version(version),
             _optional_text(description, "description", MAX_DESCRIPTION_LENGTH),
@@ -343,7 +334,7 @@ class RegistryServiceMixin:
                 f"'{stage}' is not an Active stage. Valid stages are "
                 f"{list(ModelVersionStage.ACTIVE)}"
             )
-        return self._registry.transition_model_version_stage(
+        return self.store.transition_model_version_stage(
             validate_model_name(name),
             validate_version(version),
             canonical,
@@ -352,12 +343,12 @@ class RegistryServiceMixin:
         )
 
     def delete_model_version(self, name: str, version: int | str) -> None:
-        self._registry.delete_model_version(
+        self.store.delete_model_version(
             validate_model_name(name), validate_version(version), acting_user()
         )
 
     def get_model_version_download_uri(self, name: str, version: int | str) -> str:
-        return self._registry.get_model_version_download_uri(
+        return self.store.get_model_version_download_uri(
             validate_model_name(name), validate_version(version)
         )
 
@@ -368,7 +359,7 @@ class RegistryServiceMixin:
         order_by: Sequence[str] | str | None = None,
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
-        return self._registry.search_model_versions(
+        return self.store.search_model_versions(
             _filter(filter_string),
             _max_results(max_results, MAX_RESULTS_SEARCH_MODEL_VERSIONS, "model versions"),
             _order_by(order_by),
@@ -377,12 +368,12 @@ class RegistryServiceMixin:
 
     def set_model_version_tag(self, name: str, version: int | str, key: str, value: Any) -> None:
         key, text = validate_registry_tag(key, value, "Model version tag")
-        self._registry.set_model_version_tag(
+        self.store.set_model_version_tag(
             validate_model_name(name), validate_version(version), key, text, acting_user()
         )
 
     def delete_model_version_tag(self, name: str, version: int | str, key: str) -> None:
-        self._registry.delete_model_version_tag(
+        self.store.delete_model_version_tag(
             validate_model_name(name),
             validate_version(version),
             v.validate_key(key, "Model version tag"),
@@ -391,7 +382,7 @@ class RegistryServiceMixin:
 
     # -- aliases --------------------------------------------------------------------------
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
-        self._registry.set_registered_model_alias(
+        self.store.set_registered_model_alias(
             validate_model_name(name),
             validate_alias(alias),
             validate_version(version),
@@ -399,12 +390,12 @@ class RegistryServiceMixin:
         )
 
     def delete_registered_model_alias(self, name: str, alias: str) -> None:
-        self._registry.delete_registered_model_alias(
+        self.store.delete_registered_model_alias(
             validate_model_name(name), validate_alias(alias, reserved=False), acting_user()
         )
 
     def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
-        return self._registry.get_model_version_by_alias(
+        return self.store.get_model_version_by_alias(
             validate_model_name(name), validate_alias(alias, reserved=False)
         )
 
@@ -426,7 +417,7 @@ class RegistryServiceMixin:
                     f"Invalid registry action {action!r}: expected one of "
                     f"{', '.join(RegistryAction.ALL)}"
                 )
-        return self._registry.get_registry_events(
+        return self.store.get_registry_events(
             validate_model_name(name) if name is not None else None,
             list(actions or ()),
             _timestamp(start_time, "start_time"),

@@ -24,22 +24,16 @@ def resolve_tracking_uri(uri: str | None = None) -> str:
 
 def default_artifact_root(uri: str) -> str:
     """Where a database's experiments keep artifacts unless told otherwise."""
+    from labtrack.artifacts import location_to_uri
+
     configured = settings.get("artifact_root")
     if configured:
-        return _as_uri(configured)
+        return location_to_uri(configured)
     from labtrack.store.sql.engine import sqlite_path
 
     db_file = sqlite_path(uri)
     base = os.path.dirname(db_file) if db_file else os.getcwd()
-    return _as_uri(os.path.join(base, "labtrack-artifacts"))
-
-
-def _as_uri(location: str) -> str:
-    if "://" in location or location.startswith("file:"):
-        return location.rstrip("/")
-    from labtrack.artifacts import path_to_file_uri
-
-    return path_to_file_uri(os.path.abspath(os.path.expanduser(location)))
+    return location_to_uri(os.path.join(base, "labtrack-artifacts"))
 
 
 def get_store(uri: str | None = None) -> TrackingStore:

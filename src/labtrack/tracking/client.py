@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labtrack._tags import MLFLOW_LOGGED_ARTIFACTS, MLFLOW_PARENT_RUN_ID
 from labtrack.config import settings
 from labtrack.entities import (
     DatasetInput,
@@ -36,8 +37,6 @@ from labtrack.tracking.service import TrackingService
 
 if TYPE_CHECKING:
     from labtrack.artifacts.base import ArtifactRepository
-
-LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"
 
 
 class TrackingClient(RegistryClientMixin):
@@ -116,7 +115,7 @@ class TrackingClient(RegistryClientMixin):
         return self.service.get_run(run_id)
 
     def get_parent_run(self, run_id: str) -> Run | None:
-        parent = self.get_run(run_id).data.tags.get("mlflow.parentRunId")
+        parent = self.get_run(run_id).data.tags.get(MLFLOW_PARENT_RUN_ID)
         return self.get_run(parent) if parent else None
 
     def update_run(
@@ -273,11 +272,11 @@ class TrackingClient(RegistryClientMixin):
 
     def _record_logged_artifact(self, run_id: str, path: str, kind: str) -> None:
         tags = self.get_run(run_id).data.tags
-        entries = json.loads(tags.get(LOGGED_ARTIFACTS_TAG, "[]"))
+        entries = json.loads(tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
         entry = {"path": path, "type": kind}
         if entry not in entries:
             entries.append(entry)
-            self.set_tag(run_id, LOGGED_ARTIFACTS_TAG, json.dumps(entries))
+            self.set_tag(run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps(entries))
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[FileInfo]:
         """One level of a run's artifacts (``path`` is relative to the run's root)."""

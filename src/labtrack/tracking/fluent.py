@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from labtrack import validation as v
+from labtrack._tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NOTE
 from labtrack.config import settings
 from labtrack.entities import (
     Dataset,
@@ -37,9 +38,6 @@ from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
 from labtrack.tracking import _batching
 from labtrack.tracking.client import TrackingClient
 
-PARENT_RUN_TAG = "mlflow.parentRunId"
-NOTE_TAG = "mlflow.note.content"
-DATASET_CONTEXT_TAG = "mlflow.data.context"
 GIT_DIFF_ARTIFACT = "labtrack/git.diff"
 ENVIRONMENT_ARTIFACT = "labtrack/environment.txt"
 
@@ -286,15 +284,11 @@ def _create(
     all_tags: dict[str, Any] = dict(context.tags)
     all_tags.update(tags or {})
     if parent:
-        all_tags[PARENT_RUN_TAG] = parent
+        all_tags[MLFLOW_PARENT_RUN_ID] = parent
     if description is not None:
-        all_tags[NOTE_TAG] = description
-    run = client.service.create_run(
-        experiment_id,
-        tags=all_tags,
-        run_name=run_name,
-        user_id=str(all_tags.get("mlflow.user", "")),
-    )
+        all_tags[MLFLOW_RUN_NOTE] = description
+    # The run's user is its mlflow.user tag (service.run_user), when the context gave one.
+    run = client.service.create_run(experiment_id, tags=all_tags, run_name=run_name)
     if context.git_diff or context.environment:
         from labtrack.artifacts import get_artifact_repository
 
@@ -500,7 +494,7 @@ def log_input(
         )
     input_tags = [InputTag(k, str(val)) for k, val in (tags or {}).items()]
     if context is not None:
-        input_tags.append(InputTag(DATASET_CONTEXT_TAG, context))
+        input_tags.append(InputTag(MLFLOW_DATASET_CONTEXT, context))
     flush()
     _client().log_inputs(_run_id(), [DatasetInput(dataset, tuple(input_tags))])
 

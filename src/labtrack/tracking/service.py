@@ -7,12 +7,14 @@ names, lifecycle checks that need no storage). Stores below it only store.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from labtrack import validation as v
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
+from labtrack._tags import MLFLOW_RUN_NAME, MLFLOW_USER
 from labtrack.entities import (
     DatasetInput,
     Experiment,
@@ -33,26 +35,46 @@ from labtrack.entities import (
     ViewType,
 )
 from labtrack.errors import InvalidParameterValue, NotImplementedYet
-from labtrack.store.base import LoggedModelStore, TrackingStore
+from labtrack.store.base import LoggedModelStore, RegistryStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
-from labtrack.tracking._registry_service import RegistryServiceMixin
+from labtrack.tracking._registry_service import RegistryService
 
-RUN_NAME_TAG = "mlflow.runName"
-USER_TAG = "mlflow.user"
-
-
-def now_ms() -> int:
-    import time
-
-    return int(time.time() * 1000)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-class TrackingService(RegistryServiceMixin):
-    """Validated operations on a :class:`~labtrack.store.base.TrackingStore`."""
+def run_user(tags: Mapping[str, str], user_id: str | None = None) -> str:
+    """Who a new run is by: ``user_id`` when given, else its ``mlflow.user`` tag, else ""."""
+    return user_id if user_id is not None else tags.get(MLFLOW_USER, "")
+
+
+def _on_registry(
+    method: Callable[Concatenate[RegistryService, P], R],
+) -> Callable[Concatenate[TrackingService, P], R]:
+    def call(self: TrackingService, *args: P.args, **kwargs: P.kwargs) -> R:
+        return method(self.registry, *args, **kwargs)
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+class TrackingService:
+    """Validated operations on a :class:`~labtrack.store.base.TrackingStore`.
+
+    The model registry's operations are on :attr:`registry`, over the same store.
+    """
 
     def __init__(self, store: TrackingStore, *, truncate_long_values: bool = True) -> None:
         self.store = store
         self.truncate = truncate_long_values
+
+    @cached_property
+    def registry(self) -> RegistryService:
+        """The registry's rules over this service's store (which must have a registry)."""
+        if not isinstance(self.store, RegistryStore):
+            raise NotImplementedYet(f"{type(self.store).__name__} has no model registry")
+        return RegistryService(self.store)
 
     # -- experiments ---------------------------------------------------------------
     def create_experiment(
@@ -125,13 +147,13 @@ class TrackingService(RegistryServiceMixin):
         tag_names = {t.key: t.value for t in tag_list}
         if run_name is not None:
             run_name = v.validate_run_name(run_name)
-            if RUN_NAME_TAG in tag_names and tag_names[RUN_NAME_TAG] != run_name:
+            if MLFLOW_RUN_NAME in tag_names and tag_names[MLFLOW_RUN_NAME] != run_name:
                 raise InvalidParameterValue(
-                    f"Both run_name ({run_name!r}) and the tag {RUN_NAME_TAG} "
-                    f"({tag_names[RUN_NAME_TAG]!r}) were given, with different values"
+                    f"Both run_name ({run_name!r}) and the tag {MLFLOW_RUN_NAME} "
+                    f"({tag_names[MLFLOW_RUN_NAME]!r}) were given, with different values"
                 )
-        name = run_name or tag_names.get(RUN_NAME_TAG) or generate_run_name()
-        user = user_id if user_id is not None else tag_names.get(USER_TAG, "")
+        name = run_name or tag_names.get(MLFLOW_RUN_NAME) or generate_run_name()
+        user = run_user(tag_names, user_id)
         if start_time is not None:
             start_time = v.validate_timestamp(start_time, "start_time")
         else:
@@ -322,7 +344,7 @@ class TrackingService(RegistryServiceMixin):
         )
 
     def get_logged_model(self, model_id: str, *, allow_deleted: bool = False) -> LoggedModel:
-        return self._models.get_logged_model(_model_id(model_id), allow_deleted)
+        return self._models.get_logged_model(v.validate_model_id(model_id), allow_deleted)
 
     def finalize_logged_model(self, model_id: str, status: str) -> LoggedModel:
         """Mark a model's files complete (READY) or failed (FAILED)."""
@@ -331,23 +353,23 @@ class TrackingService(RegistryServiceMixin):
                 f"Invalid status {status!r} to finalize a logged model with: "
                 f"expected {' or '.join(LoggedModelStatus.FINAL)}"
             )
-        return self._models.finalize_logged_model(_model_id(model_id), status)
+        return self._models.finalize_logged_model(v.validate_model_id(model_id), status)
 
     def delete_logged_model(self, model_id: str) -> None:
-        self._models.delete_logged_model(_model_id(model_id))
+        self._models.delete_logged_model(v.validate_model_id(model_id))
 
     def set_logged_model_tags(self, model_id: str, tags: Mapping[str, Any]) -> None:
         checked = self._model_tags(tags)
-        self._models.set_logged_model_tags(_model_id(model_id), checked)
+        self._models.set_logged_model_tags(v.validate_model_id(model_id), checked)
 
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         self._models.delete_logged_model_tag(
-            _model_id(model_id), v.validate_key(key, "Logged model tag")
+            v.validate_model_id(model_id), v.validate_key(key, "Logged model tag")
         )
 
     def log_logged_model_params(self, model_id: str, params: Mapping[str, Any]) -> None:
         checked = self._model_params(params)
-        self._models.log_logged_model_params(_model_id(model_id), checked)
+        self._models.log_logged_model_params(v.validate_model_id(model_id), checked)
 
     def search_logged_models(
         self,
@@ -381,12 +403,14 @@ class TrackingService(RegistryServiceMixin):
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
         """Record logged models as outputs of a run, each at a step."""
-        checked = [LoggedModelOutput(_model_id(m.model_id), _step(m.step)) for m in models]
+        checked = [
+            LoggedModelOutput(v.validate_model_id(m.model_id), _step(m.step)) for m in models
+        ]
         self._models.log_outputs(v.validate_run_id(run_id), checked)
 
     def log_model_inputs(self, run_id: str, models: Sequence[LoggedModelInput]) -> None:
         """Record logged models as inputs of a run (e.g. models it evaluated)."""
-        checked = [LoggedModelInput(_model_id(m.model_id)) for m in models]
+        checked = [LoggedModelInput(v.validate_model_id(m.model_id)) for m in models]
         self._models.log_model_inputs(v.validate_run_id(run_id), checked)
 
     def log_model_metrics(self, run_id: str, metrics: Sequence[LoggedModelMetric]) -> None:
@@ -417,19 +441,37 @@ class TrackingService(RegistryServiceMixin):
         checked = (v.validate_param(k, val, truncate=self.truncate) for k, val in params.items())
         return {p.key: p.value for p in checked}
 
+    # -- the registry's operations, until server/registry_api.py calls service.registry ---
+    # (issue 11 follow-up: delete this block then; everything else calls service.registry)
+    create_registered_model = _on_registry(RegistryService.create_registered_model)
+    get_registered_model = _on_registry(RegistryService.get_registered_model)
+    rename_registered_model = _on_registry(RegistryService.rename_registered_model)
+    update_registered_model = _on_registry(RegistryService.update_registered_model)
+    delete_registered_model = _on_registry(RegistryService.delete_registered_model)
+    search_registered_models = _on_registry(RegistryService.search_registered_models)
+    get_latest_versions = _on_registry(RegistryService.get_latest_versions)
+    set_registered_model_tag = _on_registry(RegistryService.set_registered_model_tag)
+    delete_registered_model_tag = _on_registry(RegistryService.delete_registered_model_tag)
+    create_model_version = _on_registry(RegistryService.create_model_version)
+    get_model_version = _on_registry(RegistryService.get_model_version)
+    update_model_version = _on_registry(RegistryService.update_model_version)
+    transition_model_version_stage = _on_registry(RegistryService.transition_model_version_stage)
+    delete_model_version = _on_registry(RegistryService.delete_model_version)
+    get_model_version_download_uri = _on_registry(RegistryService.get_model_version_download_uri)
+    search_model_versions = _on_registry(RegistryService.search_model_versions)
+    set_model_version_tag = _on_registry(RegistryService.set_model_version_tag)
+    delete_model_version_tag = _on_registry(RegistryService.delete_model_version_tag)
+    set_registered_model_alias = _on_registry(RegistryService.set_registered_model_alias)
+    delete_registered_model_alias = _on_registry(RegistryService.delete_registered_model_alias)
+    get_model_version_by_alias = _on_registry(RegistryService.get_model_version_by_alias)
+    get_registry_events = _on_registry(RegistryService.get_registry_events)
+
 
 MAX_MODEL_NAME_LENGTH = 500
 MAX_MODEL_TYPE_LENGTH = 500
 MAX_MODEL_TAG_VALUE_LENGTH = 100_000
 MAX_RESULTS_SEARCH_LOGGED_MODELS = 50_000
-_MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][\w\-]{0,35}$")
 _MODEL_NAME_FORBIDDEN = ("/", ":", ".", "%", '"', "'")
-
-
-def _model_id(model_id: Any) -> str:
-    if not isinstance(model_id, str) or not _MODEL_ID_RE.match(model_id):
-        raise InvalidParameterValue(f"Invalid logged model ID {model_id!r}")
-    return model_id
 
 
 def _model_name(name: Any) -> str:
@@ -450,7 +492,7 @@ def _source_run_id(run_id: Any) -> str:
 
 
 def _step(step: Any) -> int:
-    if isinstance(step, bool) or not isinstance(step, int) or not -(2**63) <= step < 2**63:
+    if isinstance(step, bool) or not isinstance(step, int) or not v.fits_int64(step):
         raise InvalidParameterValue(f"Invalid step {step!r}: it must be a 64-bit integer")
     return step
 
@@ -515,7 +557,7 @@ def _model_metric(m: LoggedModelMetric, path: str) -> LoggedModelMetric:
         value=point.value,
         timestamp=point.timestamp,
         step=point.step,
-        model_id=_model_id(m.model_id),
+        model_id=v.validate_model_id(m.model_id),
         dataset_name=m.dataset_name,
         dataset_digest=m.dataset_digest,
     )

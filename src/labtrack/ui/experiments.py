@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from labtrack.search import Comparison, to_filter_string
-from labtrack.store._paging import encode_offset
+from labtrack.store._paging import offset_token
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
@@ -44,7 +44,7 @@ def experiments_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
         PAGE_SIZE,
         filter_string,
         ["last_update_time DESC"],
-        encode_offset(offset) if offset else None,
+        offset_token(offset),
     )
     activity = ctx.store.get_experiment_activity([int(e.experiment_id) for e in found])
     rows = []

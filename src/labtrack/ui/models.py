@@ -22,7 +22,7 @@ from starlette.responses import Response
 from labtrack.entities import ModelVersion, ModelVersionStage, RegisteredModel
 from labtrack.errors import ResourceDoesNotExist
 from labtrack.search import Comparison, to_filter_string
-from labtrack.store._paging import encode_offset
+from labtrack.store._paging import offset_token
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
@@ -88,8 +88,8 @@ def models_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
     if q:
         pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         filter_string = to_filter_string(Comparison("attribute", "name", "ILIKE", pattern))
-    found = ctx.service.search_registered_models(
-        filter_string, PAGE_SIZE, ["name ASC"], encode_offset(offset) if offset else None
+    found = ctx.service.registry.search_registered_models(
+        filter_string, PAGE_SIZE, ["name ASC"], offset_token(offset)
     )
     return {
         "q": q,
@@ -101,13 +101,13 @@ def models_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
 
 
 def model_page(ctx: ServerContext, name: str) -> dict[str, Any]:
-    found = ctx.service.get_registered_model(name)
-    versions = ctx.service.search_model_versions(
+    found = ctx.service.registry.get_registered_model(name)
+    versions = ctx.service.registry.search_model_versions(
         to_filter_string(Comparison("attribute", "name", "=", name)),
         VERSIONS_SHOWN,
         ["version_number DESC"],
     )
-    events = ctx.service.get_registry_events(name=name, max_results=EVENTS_SHOWN)
+    events = ctx.service.registry.get_registry_events(name=name, max_results=EVENTS_SHOWN)
     return {
         "model": _model(found),
         "versions": [_version(v) for v in versions],
@@ -129,7 +129,7 @@ def model_page(ctx: ServerContext, name: str) -> dict[str, Any]:
 
 
 def version_page(ctx: ServerContext, name: str, version: str) -> dict[str, Any]:
-    v = ctx.service.get_model_version(name, version)
+    v = ctx.service.registry.get_model_version(name, version)
     run = None
     if v.run_id:
         try:
@@ -198,7 +198,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def set_alias(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             alias, version = field(form, "alias"), field(form, "version")
-            ctx.service.set_registered_model_alias(name, alias, version)
+            ctx.service.registry.set_registered_model_alias(name, alias, version)
             return model_url(name), f"Alias @{alias} now points to version {version}"
 
         return await perform(request, action, model_url(name))
@@ -207,7 +207,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def delete_alias(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             alias = field(form, "alias")
-            ctx.service.delete_registered_model_alias(name, alias)
+            ctx.service.registry.delete_registered_model_alias(name, alias)
             return model_url(name), f"Removed alias @{alias}"
 
         return await perform(request, action, model_url(name))
@@ -217,7 +217,7 @@ def router(ctx: ServerContext) -> APIRouter:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             stage = field(form, "stage")
             archive = form.get("archive_existing") == "1"
-            ctx.service.transition_model_version_stage(name, version, stage, archive)
+            ctx.service.registry.transition_model_version_stage(name, version, stage, archive)
             return model_url(name), f"Version {version} is now in stage {stage}"
 
         return await perform(request, action, model_url(name))
@@ -226,7 +226,9 @@ def router(ctx: ServerContext) -> APIRouter:
     async def set_model_tag(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
-            ctx.service.set_registered_model_tag(name, key, field(form, "value", required=False))
+            ctx.service.registry.set_registered_model_tag(
+                name, key, field(form, "value", required=False)
+            )
             return model_url(name) + "#tags", f"Set tag {key!r}"
 
         return await perform(request, action, model_url(name))
@@ -235,7 +237,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def delete_model_tag(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
-            ctx.service.delete_registered_model_tag(name, key)
+            ctx.service.registry.delete_registered_model_tag(name, key)
             return model_url(name) + "#tags", f"Deleted tag {key!r}"
 
         return await perform(request, action, model_url(name))
@@ -244,7 +246,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def set_version_tag(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key, value = field(form, "key"), field(form, "value", required=False)
-            ctx.service.set_model_version_tag(name, version, key, value)
+            ctx.service.registry.set_model_version_tag(name, version, key, value)
             return version_url(name, int(version)) + "#tags", f"Set tag {key!r}"
 
         return await perform(request, action, model_url(name))
@@ -253,7 +255,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def delete_version_tag(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
-            ctx.service.delete_model_version_tag(name, version, key)
+            ctx.service.registry.delete_model_version_tag(name, version, key)
             return version_url(name, int(version)) + "#tags", f"Deleted tag {key!r}"
 
         return await perform(request, action, model_url(name))
@@ -262,7 +264,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def describe_model(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = field(form, "description", required=False)
-            ctx.service.update_registered_model(name, text)
+            ctx.service.registry.update_registered_model(name, text)
             return model_url(name), "Saved the description"
 
         return await perform(request, action, model_url(name))
@@ -271,7 +273,7 @@ def router(ctx: ServerContext) -> APIRouter:
     async def describe_version(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = field(form, "description", required=False)
-            ctx.service.update_model_version(name, version, text)
+            ctx.service.registry.update_model_version(name, version, text)
             return version_url(name, int(version)), "Saved the description"
 
         return await perform(request, action, model_url(name))

@@ -18,12 +18,20 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from labtrack._tags import (
+    MLFLOW_GIT_BRANCH,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_RUN_NOTE,
+    MLFLOW_SOURCE_TYPE,
+    SYSTEM_TAG_PREFIXES,
+)
 from labtrack.entities import LifecycleStage, Run, ViewType
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
-from labtrack.ui.runs import PARENT_TAG, _source
+from labtrack.ui.runs import _source
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
@@ -31,21 +39,16 @@ if TYPE_CHECKING:
     from labtrack.server.app import ServerContext
     from labtrack.store.sql.store import SqlStore
 
-DESCRIPTION_TAG = "mlflow.note.content"
-SYSTEM_PREFIXES = ("mlflow.", "labtrack.")
 CHILDREN_SHOWN = 100
 DEFAULT_POINTS = 1000
 MAX_POINTS = 5000
-BRANCH_TAG = "mlflow.source.git.branch"
-REPO_TAG = "mlflow.source.git.repoURL"
-SOURCE_TYPE_TAG = "mlflow.source.type"
 
 
 def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]:
     info, data = run.info, run.data
     experiment = ctx.service.get_experiment(info.experiment_id)
     tags = data.tags
-    parent_id = tags.get(PARENT_TAG)
+    parent_id = tags.get(MLFLOW_PARENT_RUN_ID)
     parent: dict[str, Any] | None = None
     if parent_id:
         try:
@@ -59,8 +62,8 @@ def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]
     duration = None
     if info.start_time is not None and info.end_time is not None:
         duration = info.end_time - info.start_time
-    user_tags = {k: v for k, v in sorted(tags.items()) if not k.startswith(SYSTEM_PREFIXES)}
-    system_tags = {k: v for k, v in sorted(tags.items()) if k.startswith(SYSTEM_PREFIXES)}
+    user_tags = {k: v for k, v in sorted(tags.items()) if not k.startswith(SYSTEM_TAG_PREFIXES)}
+    system_tags = {k: v for k, v in sorted(tags.items()) if k.startswith(SYSTEM_TAG_PREFIXES)}
     metrics = []
     for key in sorted(data.metric_summaries or data.metrics):
         summary = data.metric_summaries.get(key)
@@ -107,9 +110,9 @@ def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]
         "user": info.user_id,
         "artifact_uri": info.artifact_uri,
         **_source(run),
-        "source_type": tags.get(SOURCE_TYPE_TAG, ""),
-        "branch": tags.get(BRANCH_TAG, ""),
-        "repo_url": tags.get(REPO_TAG, ""),
+        "source_type": tags.get(MLFLOW_SOURCE_TYPE, ""),
+        "branch": tags.get(MLFLOW_GIT_BRANCH, ""),
+        "repo_url": tags.get(MLFLOW_GIT_REPO_URL, ""),
         "parent": parent,
         "children": [
             {"run_id": k.info.run_id, "name": k.info.run_name, "status": k.info.status}
@@ -119,10 +122,10 @@ def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]
         "children_url": url(
             "/runs",
             experiments=info.experiment_id,
-            filter=f"{PARENT_TAG} = '{info.run_id}'",
+            filter=f"{MLFLOW_PARENT_RUN_ID} = '{info.run_id}'",
             nested="0",
         ),
-        "description": tags.get(DESCRIPTION_TAG, ""),
+        "description": tags.get(MLFLOW_RUN_NOTE, ""),
         "params": dict(sorted(data.params.items())),
         "metrics": metrics,
         "tags": user_tags,
@@ -252,10 +255,10 @@ def router(ctx: ServerContext) -> APIRouter:
                 raise InvalidParameterValue("description must be text")
             text = text.replace("\r\n", "\n").strip()
             if text:
-                ctx.service.set_tag(run_id, DESCRIPTION_TAG, text)
+                ctx.service.set_tag(run_id, MLFLOW_RUN_NOTE, text)
             else:
                 try:
-                    ctx.service.delete_tag(run_id, DESCRIPTION_TAG)
+                    ctx.service.delete_tag(run_id, MLFLOW_RUN_NOTE)
                 except ResourceDoesNotExist:
                     pass
             return _back(run_id) + "#description", "Saved the description"

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import ModelVersion, Run
 from labtrack.errors import (
     InvalidParameterValue,
@@ -38,7 +39,6 @@ MAX_SHOWN = 20
 NAMES_OFFERED = 200
 # Where MLflow lists the registered versions of a logged model (a JSON list of
 # {"name", "version"}); registering from the page keeps it up to date, as MLflow does.
-MODEL_VERSIONS_TAG = "mlflow.modelVersions"
 
 
 def run_models(ctx: ServerContext, run: Run, listing: dict[str, Any]) -> list[dict[str, Any]]:
@@ -93,7 +93,7 @@ def logged_model(ctx: ServerContext, run: Run, model_id: str, step: int) -> dict
 
 def registered_versions(ctx: ServerContext, run_id: str) -> list[dict[str, Any]]:
     """Versions registered from this run (newest first)."""
-    found = ctx.service.search_model_versions(
+    found = ctx.service.registry.search_model_versions(
         to_filter_string(Comparison("attribute", "run_id", "=", run_id)), 100, None
     )
     return [
@@ -119,13 +119,13 @@ def _same_model(version: dict[str, Any], model: dict[str, Any], location: str) -
 
 def registered_names(ctx: ServerContext) -> list[str]:
     """Names of registered models, offered when registering a new version."""
-    found = ctx.service.search_registered_models(None, NAMES_OFFERED, ["name ASC"])
+    found = ctx.service.registry.search_registered_models(None, NAMES_OFFERED, ["name ASC"])
     return [m.name for m in found]
 
 
 def _ensure_registered_model(ctx: ServerContext, name: str) -> None:
     try:
-        ctx.service.create_registered_model(name)
+        ctx.service.registry.create_registered_model(name)
     except ResourceAlreadyExists:
         pass
 
@@ -142,7 +142,7 @@ def register_directory(ctx: ServerContext, run_id: str, path: str, name: str) ->
     _ensure_registered_model(ctx, name)
     location = run.info.artifact_uri.rstrip("/")
     source = f"{location}/{path}" if path else location
-    return ctx.service.create_model_version(name, source, run_id=run_id)
+    return ctx.service.registry.create_model_version(name, source, run_id=run_id)
 
 
 def register_logged_model(
@@ -155,13 +155,13 @@ def register_logged_model(
     if model_id not in produced and logged.source_run_id != run_id:
         raise InvalidParameterValue(f"Run {run_id} did not produce the model {model_id}")
     _ensure_registered_model(ctx, name)
-    version = ctx.service.create_model_version(
+    version = ctx.service.registry.create_model_version(
         name, f"models:/{model_id}", run_id=logged.source_run_id or run_id, model_id=model_id
     )
     try:
-        entries = json.loads(logged.tags.get(MODEL_VERSIONS_TAG, "[]"))
+        entries = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
         entries.append({"name": version.name, "version": str(version.version)})
-        ctx.service.set_logged_model_tags(model_id, {MODEL_VERSIONS_TAG: json.dumps(entries)})
+        ctx.service.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)})
     except (LabtrackError, ValueError, AttributeError):
         pass  # the version is registered; the tag is a convenience
     return version

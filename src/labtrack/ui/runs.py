@@ -17,6 +17,12 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from labtrack._tags import (
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_DIRTY,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_SOURCE_NAME,
+)
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue, LabtrackError
 from labtrack.search import SearchSyntaxError
@@ -44,10 +50,6 @@ DEFAULT_METRIC_COLUMNS = 10
 DEFAULT_PARAM_COLUMNS = 10
 CHILDREN_SHOWN = 100
 MAX_EXPANDED = 50
-PARENT_TAG = "mlflow.parentRunId"
-SOURCE_TAG = "mlflow.source.name"
-COMMIT_TAG = "mlflow.source.git.commit"
-DIRTY_TAG = "mlflow.source.git.dirty"
 
 
 @dataclass
@@ -134,13 +136,13 @@ def filter_error(text: str, exc: LabtrackError) -> dict[str, Any]:
 
 def _source(run: Run) -> dict[str, Any]:
     tags = run.data.tags
-    name = tags.get(SOURCE_TAG, "")
-    commit = tags.get(COMMIT_TAG, "")
+    name = tags.get(MLFLOW_SOURCE_NAME, "")
+    commit = tags.get(MLFLOW_GIT_COMMIT, "")
     return {
         "source": name,
         "source_short": name.replace("\\", "/").rsplit("/", 1)[-1],
         "commit": commit,
-        "dirty": tags.get(DIRTY_TAG, "").lower() == "true",
+        "dirty": tags.get(MLFLOW_GIT_DIRTY, "").lower() == "true",
     }
 
 
@@ -160,7 +162,7 @@ def run_row(run: Run, columns: list[Column], depth: int = 0) -> dict[str, Any]:
         "duration_ms": duration,
         "user": info.user_id,
         **_source(run),
-        "parent_id": run.data.tags.get(PARENT_TAG),
+        "parent_id": run.data.tags.get(MLFLOW_PARENT_RUN_ID),
         "depth": depth,
         "children": 0,
         "expanded": False,
@@ -357,7 +359,7 @@ def _unfold(
                 )
             )
             if row["children"] > len(kid_rows):
-                more = f"{PARENT_TAG} = '{row['run_id']}'"
+                more = f"{MLFLOW_PARENT_RUN_ID} = '{row['run_id']}'"
                 row["more_url"] = state.url(filter=more, nested=False, expand=[], page=1)
             pending[:0] = kid_rows
     return out

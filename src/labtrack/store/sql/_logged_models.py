@@ -44,6 +44,7 @@ from labtrack.search import (
 from labtrack.store.sql import schema as s
 from labtrack.store.sql._writes import ValueCodec, chunks, write_metrics
 from labtrack.store.sql.search_sql import compile_tree
+from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -609,7 +610,7 @@ def _experiment_keys(value: Any) -> Any:
         for v in items
         if isinstance(v, str) and v.isascii() and v.strip().lstrip("-").isdigit()
     ]
-    return [k for k in keys if -(2**63) <= k < 2**63]
+    return [k for k in keys if fits_int64(k)]
 
 
 def _status(value: Any) -> Any:

@@ -7,7 +7,6 @@ of them (tags, aliases, latest versions per stage in bulk). The writes are in
 
 from __future__ import annotations
 
-import base64
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, exists, func, or_, select
 
+from labtrack._tags import MLFLOW_PROMPT_IS_PROMPT
 from labtrack.entities import (
     ModelVersion,
     ModelVersionStage,
@@ -40,14 +40,14 @@ from labtrack.store.sql._registry import (
 )
 from labtrack.store.sql._writes import chunks
 from labtrack.store.sql.search_sql import _compare, compile_tree
+from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
     from sqlalchemy.sql.elements import ColumnElement
 
-PROMPT_TAG = "mlflow.prompt.is_prompt"
-"""MLflow marks prompts with this tag; a model without it is not a prompt (MLflow's
-clients add ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search)."""
+# MLflow marks prompts with MLFLOW_PROMPT_IS_PROMPT; a model without it is not a prompt (MLflow's
+# clients add ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every model search).
 
 _rm = s.registered_models
 _mv = s.model_versions
@@ -214,7 +214,11 @@ def _tag_test(table: Any, owner: Any, c: Comparison, dialect: str) -> ColumnElem
         return exists().where(row)
     test: ColumnElement[bool] = exists().where(row, _compare(table.c.value, c.op, c.value, dialect))
     # As in MLflow, a model without the prompt tag counts as tagged 'false'.
-    if c.key == PROMPT_TAG and c.op in ("=", "!=") and (c.value == "false") == (c.op == "="):
+    if (
+        c.key == MLFLOW_PROMPT_IS_PROMPT
+        and c.op in ("=", "!=")
+        and (c.value == "false") == (c.op == "=")
+    ):
         test = or_(test, ~exists().where(row))
     return test
 
@@ -276,7 +280,7 @@ def _version_value(c: Comparison) -> Any:
                 raise InvalidParameterValue(
                     f"Invalid value for numeric attribute 'version_number': {value!r}"
                 )
-            if abs(value) < 2**63:  # beyond, no version has it: compare as the float
+            if fits_int64(int(value)):  # beyond, no version has it: compare as the float
                 value = int(value)
     elif c.key == "current_stage" and c.op in ("=", "!=", "IN", "NOT IN"):
         if isinstance(value, tuple):
@@ -318,23 +322,6 @@ def versions_query(filter_string: str | None, order_by: Sequence[str] | None, di
 
 
 # -- the event log ----------------------------------------------------------------------
-def encode_after(event_id: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": event_id}).encode()).decode()
-
-
-def decode_after(token: str | None) -> int:
-    """The id a page token continues after; 0 for no token."""
-    if not token:
-        return 0
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode() + b"==="))["after"]
-    except (ValueError, TypeError, KeyError, UnicodeError) as exc:
-        raise InvalidParameterValue(f"Invalid page token {token!r}: {exc}") from None
-    if not isinstance(after, int) or isinstance(after, bool) or after < 0:
-        raise InvalidParameterValue(f"Invalid page token {token!r}: bad position")
-    return after
-
-
 def _name_condition(conn: Connection, name: str) -> ColumnElement[bool]:
     """Events of the model (now or last) called ``name``: recorded under that name, the
     renames away from it, and, following renames back, those of its earlier names from

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
+from labtrack._tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from labtrack.entities import Metric, Param, RunTag, is_latest
 from labtrack.errors import InvalidParameterValue
 from labtrack.store.sql import _statements as st
@@ -22,8 +24,6 @@ from labtrack.store.sql._bulk import insert_metric_rows
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-RUN_NAME_TAG = "mlflow.runName"
-PARENT_RUN_TAG = "mlflow.parentRunId"
 
 _CHUNK = 500  # rows per IN (...) list: well under every backend's bound-parameter limit
 _DBL_MAX = 1.7976931348623157e308
@@ -98,11 +98,11 @@ def write_tags(conn: Connection, run_pk: int, tags: Sequence[RunTag]) -> None:
         if key in existing and existing[key] != value:
             conn.execute(st.UPDATE_TAG, {"run_pk": run_pk, "tag_key": key, "value": value})
     # Two tags mirror run columns, as in MLflow: renaming by tag renames the run.
-    if RUN_NAME_TAG in wanted:
-        conn.execute(st.UPDATE_RUN, {"run_pk": run_pk, "name": wanted[RUN_NAME_TAG][:250]})
-    if PARENT_RUN_TAG in wanted:
+    if MLFLOW_RUN_NAME in wanted:
+        conn.execute(st.UPDATE_RUN, {"run_pk": run_pk, "name": wanted[MLFLOW_RUN_NAME][:250]})
+    if MLFLOW_PARENT_RUN_ID in wanted:
         conn.execute(
-            st.UPDATE_RUN, {"run_pk": run_pk, "parent_run_uuid": wanted[PARENT_RUN_TAG][:32]}
+            st.UPDATE_RUN, {"run_pk": run_pk, "parent_run_uuid": wanted[MLFLOW_PARENT_RUN_ID][:32]}
         )
 
 
@@ -223,12 +223,11 @@ REQUEST_MEMORY_MS = 24 * 3600 * 1000  # how long a request id is remembered
 def claim_request(conn: Connection, request_id: str) -> bool:
     """Record ``request_id`` as applied; False if it was already (the caller then skips)."""
     import random
-    import time
 
     ar = s.applied_requests
     if conn.execute(select(ar.c.request_id).where(ar.c.request_id == request_id)).first():
         return False
-    now = int(time.time() * 1000)
+    now = now_ms()
     conn.execute(insert(ar).values(request_id=request_id, created_time=now))
     if random.random() < 0.01:  # now and then, forget ids older than a day
         conn.execute(ar.delete().where(ar.c.created_time < now - REQUEST_MEMORY_MS))

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from labtrack._tags import MLFLOW_DATASET_CONTEXT
 from labtrack.entities import ViewType
 from labtrack.errors import InvalidParameterValue
 from labtrack.search import (
@@ -169,7 +170,7 @@ class _RunFilterCompiler:
         ri, d, it = s.run_inputs, s.datasets, s.input_tags
         base = select(literal(1)).select_from(ri.join(d, d.c.id == ri.c.dataset_id))
         if c.key == "context":
-            base = base.join(it, and_(it.c.input_id == ri.c.id, it.c.key == "mlflow.data.context"))
+            base = base.join(it, and_(it.c.input_id == ri.c.id, it.c.key == MLFLOW_DATASET_CONTEXT))
             column = it.c.value
         else:
             column = d.c.name if c.key == "name" else d.c.digest

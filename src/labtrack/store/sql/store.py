@@ -5,14 +5,15 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, insert, select, update
 
+from labtrack._clock import now_ms
 from labtrack._gc import paused_gc
+from labtrack._tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from labtrack.entities import (
     DatasetInput,
     Experiment,
@@ -41,12 +42,13 @@ from labtrack.errors import (
     ResourceAlreadyExists,
     ResourceDoesNotExist,
 )
-from labtrack.store._paging import decode_offset, encode_offset
+from labtrack.store._paging import OffsetPage, PageAfter
 from labtrack.store.sql import _bulk, _logged_models, _reads, _registry, _registry_reads, _writes
 from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
+from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -59,20 +61,20 @@ DEFAULT_EXPERIMENT_NAME = "Default"
 _RETRIES = 3
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _experiment_pk(experiment_id: str | int) -> int:
     try:
         pk = int(experiment_id)
     except (TypeError, ValueError):
         pk = None
-    if pk is None or not -(2**63) <= pk < 2**63:
+    if pk is None or not fits_int64(pk):
         raise InvalidParameterValue(
             f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
         )
     return pk
+
+
+def _row_id(row: Any) -> int:
+    return int(row.id)
 
 
 class SqlStore:
@@ -228,12 +230,11 @@ class SqlStore:
     ) -> PagedList[Experiment]:
         from labtrack.store.sql.search_sql import experiment_query
 
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         query = experiment_query(view_type, filter_string, order_by, self.dialect)
         with self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            found = self._experiment_rows(conn, rows[:max_results])
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+            found = self._experiment_rows(conn, rows)
         return PagedList(found, token)
 
     def _set_experiment_stage(self, experiment_id: str, stage: str) -> None:
@@ -355,8 +356,8 @@ class SqlStore:
     ) -> Run:
         run_id = uuid.uuid4().hex
         tag_values = {t.key: t.value for t in tags}  # the last value of a repeated key wins
-        tag_values[_writes.RUN_NAME_TAG] = run_name
-        parent = next((t.value for t in tags if t.key == _writes.PARENT_RUN_TAG), None)
+        tag_values[MLFLOW_RUN_NAME] = run_name
+        parent = next((t.value for t in tags if t.key == MLFLOW_PARENT_RUN_ID), None)
         with self._write() as conn:
             pk, location = self._active_experiment(conn, experiment_id)
             artifact_uri = f"{location.rstrip('/')}/{run_id}/artifacts"
@@ -426,7 +427,7 @@ class SqlStore:
                 values["end_time"] = end_time
             if run_name:
                 values["name"] = run_name
-                _writes.write_tags(conn, row.id, [RunTag(_writes.RUN_NAME_TAG, run_name)])
+                _writes.write_tags(conn, row.id, [RunTag(MLFLOW_RUN_NAME, run_name)])
             if values:
                 conn.execute(st.UPDATE_RUN, {"run_pk": row.id, **values})
             info = _reads.run_info(row)
@@ -506,7 +507,7 @@ class SqlStore:
         max_results: int | None = None,
         page_token: str | None = None,
     ) -> PagedList[Metric]:
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         with self._read() as conn:
             run_pk = self._run_row(conn, run_id).id
             series = conn.execute(
@@ -522,15 +523,11 @@ class SqlStore:
                 .where(m.c.series_id == series)
                 .order_by(m.c.step, m.c.timestamp, m.c.id)
             )
-            if max_results is not None:
-                query = query.limit(max_results + 1)
-            if offset:
-                query = query.offset(offset)
-            rows = _bulk.fetch_all(conn, query)
-        token = None
-        if max_results is not None and len(rows) > max_results:
-            del rows[max_results:]
-            token = encode_offset(offset + max_results)
+            if page.limit is not None:
+                query = query.limit(page.limit)
+            if page.offset:
+                query = query.offset(page.offset)
+            rows, token = page.cut(_bulk.fetch_all(conn, query))
         decode = self._codec.decode
         new = tuple.__new__
         with paused_gc():
@@ -572,15 +569,14 @@ class SqlStore:
     ) -> PagedList[Run]:
         from labtrack.store.sql.search_sql import run_query
 
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         pks = [_experiment_pk(e) for e in experiment_ids]
         if not pks:
             return PagedList([], None)
         query = run_query(pks, view_type, filter_string, order_by, self._codec)
         with self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            found = _reads.load_runs(conn, rows[:max_results], self._codec)
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+            found = _reads.load_runs(conn, rows, self._codec)
         return PagedList(found, token)
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
@@ -681,15 +677,14 @@ class SqlStore:
         order_by: Sequence[LoggedModelOrderBy] = (),
         page_token: str | None = None,
     ) -> PagedList[LoggedModel]:
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         pks = [_experiment_pk(e) for e in experiment_ids]
         if not pks:
             return PagedList([], None)
         query = _logged_models.search_query(pks, filter_string, datasets, order_by, self._codec)
         with self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            found = _logged_models.load(conn, rows[:max_results], self._codec)
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+            found = _logged_models.load(conn, rows, self._codec)
         return PagedList(found, token)
 
     def log_outputs(self, run_id: str, models: Sequence[LoggedModelOutput]) -> None:
@@ -753,12 +748,11 @@ class SqlStore:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[RegisteredModel]:
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         query = _registry_reads.models_query(filter_string, order_by, self.dialect)
         with self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            found = _registry_reads.load_models(conn, rows[:max_results])
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+            found = _registry_reads.load_models(conn, rows)
         return PagedList(found, token)
 
     def get_latest_versions(self, name: str, stages: Sequence[str] | None) -> list[ModelVersion]:
@@ -824,12 +818,11 @@ class SqlStore:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
-        offset = decode_offset(page_token)
+        page = OffsetPage(page_token, max_results)
         query = _registry_reads.versions_query(filter_string, order_by, self.dialect)
         with self._read() as conn:
-            rows = conn.execute(query.offset(offset).limit(max_results + 1)).all()
-            found = _registry_reads.load_versions(conn, rows[:max_results])
-        token = encode_offset(offset + max_results) if len(rows) > max_results else None
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+            found = _registry_reads.load_versions(conn, rows)
         return PagedList(found, token)
 
     def set_model_version_tag(
@@ -862,13 +855,13 @@ class SqlStore:
         page_token: str | None = None,
     ) -> PagedList[RegistryEvent]:
         """The registry's event log, oldest first (see ``_registry_reads.events_query``)."""
-        after = _registry_reads.decode_after(page_token)
+        page = PageAfter(page_token, max_results)
         with self._read() as conn:
-            query = _registry_reads.events_query(conn, name, actions, start_time, end_time, after)
-            rows = conn.execute(query.limit(max_results + 1)).all()
-        found = _registry_reads.load_events(rows[:max_results])
-        more = len(rows) > max_results
-        return PagedList(found, _registry_reads.encode_after(found[-1].event_id) if more else None)
+            query = _registry_reads.events_query(
+                conn, name, actions, start_time, end_time, page.after
+            )
+            rows, token = page.cut(conn.execute(query.limit(page.limit)).all(), key=_row_id)
+        return PagedList(_registry_reads.load_events(rows), token)
 
     # -- housekeeping -----------------------------------------------------------------
     def count_metric_points(self, run_id: str | None = None) -> int:

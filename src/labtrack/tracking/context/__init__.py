@@ -33,6 +33,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from labtrack._tags import (
+    LABTRACK_COMMAND,
+    LABTRACK_PYTHON_VERSION,
+    MLFLOW_GIT_BRANCH,
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_DIRTY,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
 from labtrack.tracking.context import (
     _environment,
     _file_cache,
@@ -43,6 +54,7 @@ from labtrack.tracking.context import (
 )
 from labtrack.tracking.context._git_files import strip_url_credentials
 from labtrack.tracking.context._user import current_user
+from labtrack.validation import MAX_TAG_VAL_LENGTH
 
 __all__ = [
     "LABTRACK_COMMAND",
@@ -63,18 +75,7 @@ __all__ = [
 
 _logger = logging.getLogger(__name__)
 
-# --- Tag names (MLflow's exact spelling) ---------------------------------------------------
-MLFLOW_USER = "mlflow.user"
-MLFLOW_SOURCE_NAME = "mlflow.source.name"
-MLFLOW_SOURCE_TYPE = "mlflow.source.type"
-MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
-MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
-MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
-MLFLOW_GIT_DIRTY = "mlflow.source.git.dirty"
-LABTRACK_COMMAND = "labtrack.command"
-LABTRACK_PYTHON_VERSION = "labtrack.python.version"
-
-MAX_TAG_VALUE_LENGTH = 8000
+MAX_TAG_VALUE_LENGTH = MAX_TAG_VAL_LENGTH
 """MLflow's limit on a run tag value; longer values are cut (ending in ``...``)."""
 
 _T = TypeVar("_T")

@@ -9,12 +9,11 @@ from __future__ import annotations
 import getpass
 import os
 
+from labtrack._tags import UNKNOWN_USER
 from labtrack.tracking.context import _file_cache
 
 __all__ = ["UNKNOWN_USER", "current_user"]
 
-# mlflow.user when no name can be found (MLflow's default).
-UNKNOWN_USER = "unknown"
 
 _MLFLOW_CREDENTIALS_FILE = os.path.join("~", ".mlflow", "credentials")
 _USER_ENV_VARS = ("LOGNAME", "USER", "LNAME", "USERNAME")  # what getpass.getuser reads
