@@ -20,15 +20,14 @@ from starlette.responses import Response
 
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._columns import DEFAULT_SORT, numeric, sort_clause
 from labtrack.ui._queries import Queries
 from labtrack.ui._render import json_response, render, url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 MAX_LISTED = 400
 MAX_SEARCHED = 1000
@@ -161,17 +160,13 @@ def _brushes(request: Request, columns: dict[str, list[Any]]) -> dict[str, list[
     return out
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext, queries: Queries) -> list[Route]:
+    """The comparison of runs and its metric charts' data."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/compare")
     def compare(request: Request) -> Response:
         model = compare_model(ctx, queries, request)
         return render(request, "compare.html", model, title="Compare runs", charts=True)
 
-    @api.get("/compare/metric-history")
     def metric_history(request: Request) -> Response:
         from labtrack.ui.run import metric_model
 
@@ -184,4 +179,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
             out[run_id] = metric_model(queries, request, run_id, key)
         return json_response({"key": key, "series": out})
 
-    return api
+    return [
+        Route("/compare", ("GET",), compare),
+        Route("/compare/metric-history", ("GET",), metric_history),
+    ]

@@ -20,6 +20,7 @@ from starlette.responses import Response
 
 from labtrack.entities import LifecycleStage, Run, ViewType
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._queries import PARENT_TAG, Queries
@@ -27,9 +28,7 @@ from labtrack.ui._render import render, url
 from labtrack.ui.runs import _source
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 DESCRIPTION_TAG = "mlflow.note.content"
 SYSTEM_PREFIXES = ("mlflow.", "labtrack.")
@@ -158,12 +157,9 @@ def metric_model(queries: Queries, request: Request, run_id: str, key: str) -> d
     }
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext, queries: Queries) -> list[Route]:
+    """The run page, its metric charts and its write actions."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/runs/{run_id}")
     def run_page(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
         model = run_summary(ctx, queries, run)
@@ -175,7 +171,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
         model["registered_names"] = registered_names(ctx) if model["models"] else []
         return render(request, "run.html", model, title=f"Run {run.info.run_name}", charts=True)
 
-    @api.get("/runs/{run_id}/metrics/{key:path}")
     def metric(run_id: str, key: str, request: Request) -> Response:
         from labtrack.ui._render import json_response, wants_json
 
@@ -200,7 +195,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
     def _back(run_id: str) -> str:
         return f"/runs/{run_id}"
 
-    @api.post("/runs/{run_id}/rename")
     async def rename(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = field(form, "name")
@@ -209,7 +203,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/delete")
     async def delete(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             ctx.service.delete_run(run_id)
@@ -217,7 +210,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/restore")
     async def restore(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             ctx.service.restore_run(run_id)
@@ -225,7 +217,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/tags")
     async def set_tag(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -234,7 +225,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/tags/delete")
     async def delete_tag(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -243,7 +233,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/description")
     async def describe(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = form.get("description", "")
@@ -261,4 +250,13 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    return api
+    return [
+        Route("/runs/{run_id}", ("GET",), run_page),
+        Route("/runs/{run_id}/metrics/{key:path}", ("GET",), metric),
+        Route("/runs/{run_id}/rename", ("POST",), rename),
+        Route("/runs/{run_id}/delete", ("POST",), delete),
+        Route("/runs/{run_id}/restore", ("POST",), restore),
+        Route("/runs/{run_id}/tags", ("POST",), set_tag),
+        Route("/runs/{run_id}/tags/delete", ("POST",), delete_tag),
+        Route("/runs/{run_id}/description", ("POST",), describe),
+    ]

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue, LabtrackError
 from labtrack.search import SearchSyntaxError
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._actions import field as form_field
 from labtrack.ui._actions import fields, perform, safe_next
@@ -34,9 +35,7 @@ from labtrack.ui._queries import PARENT_TAG, Queries
 from labtrack.ui._render import redirect_with_flash, render, url, wants_json
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
 DEFAULT_PAGE_SIZE = 50
@@ -360,12 +359,9 @@ def _unfold(
     return out
 
 
-def router(ctx: ServerContext, queries: Queries) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext, queries: Queries) -> list[Route]:
+    """The runs table and the actions on selected runs."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/runs")
     def runs(request: Request) -> Response:
         if not _args.experiment_ids(request) and not wants_json(request):
             return redirect_with_flash(
@@ -375,7 +371,6 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
         names = ", ".join(e["name"] for e in model["experiments"])
         return render(request, "runs.html", model, title=f"Runs of {names}")
 
-    @api.post("/runs/actions")
     async def actions(request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             what = form_field(form, "action")
@@ -407,4 +402,7 @@ def router(ctx: ServerContext, queries: Queries) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    return api
+    return [
+        Route("/runs", ("GET",), runs),
+        Route("/runs/actions", ("POST",), actions),
+    ]
