@@ -185,7 +185,7 @@ class LocalStaging:
         except (FileNotFoundError, NotADirectoryError):
             raise ResourceDoesNotExist(
                 f"No multipart upload with id {upload_id!r} (completed, aborted or never created)"
-            )
+            ) from None
         return directory, meta
 
     def create(self, path: str, num_parts: int) -> str:
@@ -218,7 +218,7 @@ class LocalStaging:
         try:
             os.replace(temp, os.path.join(directory, f"part-{part_number:05d}-{etag}"))
         except FileNotFoundError:  # aborted or completed meanwhile
-            raise ResourceDoesNotExist(f"Multipart upload {upload_id!r} no longer exists")
+            raise ResourceDoesNotExist(f"Multipart upload {upload_id!r} no longer exists") from None
 
     def _check_target(self, meta: dict[str, Any], upload_id: str, path: str) -> None:
         if meta.get("path") != path:
@@ -280,7 +280,7 @@ class LocalStaging:
         try:
             os.rename(directory, claimed)
         except FileNotFoundError:
-            raise ResourceDoesNotExist(f"Multipart upload {upload_id!r} no longer exists")
+            raise ResourceDoesNotExist(f"Multipart upload {upload_id!r} no longer exists") from None
         return claimed
 
 
