@@ -17,6 +17,8 @@ import json
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import ClientDisconnect
+
 from labtrack.errors import BadRequest, LabtrackError, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -52,8 +54,6 @@ async def body_chunks(
 
     ``what`` names the body in error messages (``"The upload of 'model.bin'"``).
     """
-    from starlette.requests import ClientDisconnect
-
     declared = declared_length(request)
     if limit is not None and declared is not None and declared > limit:
         raise too_large(declared, limit)
