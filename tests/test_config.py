@@ -94,3 +94,22 @@ def test_every_setting_has_help_and_an_environment_variable() -> None:
         assert setting.help
         assert setting.env
         assert setting.env[0].startswith("LABTRACK_")
+
+
+@pytest.mark.parametrize(("env", "verify"), [("1", False), ("true", False), ("no", True)])
+def test_tls_of_a_tracking_server_is_read_as_every_other_boolean(
+    cwd: Path, monkeypatch: pytest.MonkeyPatch, env: str, verify: bool
+) -> None:
+    from labtrack._http import _verify
+
+    monkeypatch.delenv("LABTRACK_TRACKING_SERVER_CERT_PATH", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_SERVER_CERT_PATH", raising=False)
+    monkeypatch.delenv("LABTRACK_TRACKING_INSECURE_TLS", raising=False)
+    monkeypatch.setenv("MLFLOW_TRACKING_INSECURE_TLS", env)
+    assert _verify() is verify
+
+
+def test_lists_in_a_config_file(tmp_path: Path, cwd: Path) -> None:
+    (cwd / "labtrack.toml").write_text('server_allowed_hosts = ["a.example", "*.b.example"]\n')
+    settings = Settings({})
+    assert settings.get("server_allowed_hosts") == ("a.example", "*.b.example")

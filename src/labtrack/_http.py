@@ -34,21 +34,16 @@ RETRY_STATUSES = frozenset({429, 503})
 _MAX_BACKOFF = 10.0
 
 
-def _env(*names: str) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
-
-
 def auth_headers() -> dict[str, str]:
-    """Authorization as MLflow's client sends it: a bearer token, else basic auth."""
-    token = _env("LABTRACK_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN")
+    """Authorization as MLflow's client sends it: a bearer token, else basic auth (the
+    ``tracking_token``, ``tracking_username`` and ``tracking_password`` settings)."""
+    from labtrack.config import settings
+
+    token = settings.get("tracking_token")
     if token:
         return {"Authorization": f"Bearer {token}"}
-    user = _env("LABTRACK_TRACKING_USERNAME", "MLFLOW_TRACKING_USERNAME")
-    password = _env("LABTRACK_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD")
+    user = settings.get("tracking_username")
+    password = settings.get("tracking_password")
     if user and password:
         basic = base64.b64encode(f"{user}:{password}".encode()).decode()
         return {"Authorization": f"Basic {basic}"}
@@ -70,11 +65,12 @@ def user_header() -> str:
 
 
 def _verify() -> bool | str:
-    if (
-        _env("LABTRACK_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_INSECURE_TLS") or ""
-    ).lower() == "true":
+    from labtrack.config import settings
+
+    if settings.get("tracking_insecure_tls"):
         return False
-    return _env("LABTRACK_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_SERVER_CERT_PATH") or True
+    cert_path: str | None = settings.get("tracking_server_cert_path")
+    return cert_path or True
 
 
 class HttpClient:

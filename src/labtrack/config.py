@@ -21,6 +21,8 @@ from typing import Any
 from labtrack.errors import ConfigurationError
 
 DEFAULT_TRACKING_URI = "sqlite:///labtrack.db"
+#: The largest request body the tracking server and the scoring server read by default.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 
 
 def _parse_bool(text: str) -> bool:
@@ -44,6 +46,21 @@ def _parse_positive_float(text: str) -> float:
     if not value > 0:
         raise ValueError(f"expected a positive number, got {text!r}")
     return value
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """``"a.example, *.corp.example"`` -> ``("a.example", "*.corp.example")``: a comma-separated
+    list (host names or origins, as given on the command line)."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def render(value: Any) -> str:
+    """A setting's value as the text its parser reads back (for a child process's environment)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -158,6 +175,114 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_HTTP_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_MAX_RETRIES"),
         _parse_positive_int,
     ),
+    # -- credentials and TLS for a tracking server (the HTTP transport, labtrack/_http.py)
+    Setting(
+        "tracking_token",
+        None,
+        "Bearer token sent to a tracking server (wins over a user name and password).",
+        ("LABTRACK_TRACKING_TOKEN", "MLFLOW_TRACKING_TOKEN"),
+    ),
+    Setting(
+        "tracking_username",
+        None,
+        "User name for HTTP basic authentication to a tracking server.",
+        ("LABTRACK_TRACKING_USERNAME", "MLFLOW_TRACKING_USERNAME"),
+    ),
+    Setting(
+        "tracking_password",
+        None,
+        "Password for HTTP basic authentication to a tracking server.",
+        ("LABTRACK_TRACKING_PASSWORD", "MLFLOW_TRACKING_PASSWORD"),
+    ),
+    Setting(
+        "tracking_insecure_tls",
+        False,
+        "Do not verify the tracking server's TLS certificate (for test setups only).",
+        ("LABTRACK_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_INSECURE_TLS"),
+        _parse_bool,
+    ),
+    Setting(
+        "tracking_server_cert_path",
+        None,
+        "A CA bundle to verify the tracking server's TLS certificate with.",
+        ("LABTRACK_TRACKING_SERVER_CERT_PATH", "MLFLOW_TRACKING_SERVER_CERT_PATH"),
+    ),
+    # -- the tracking server (``labtrack server``; labtrack/server/_context.py ServerConfig)
+    Setting(
+        "server_backend_store_uri",
+        DEFAULT_TRACKING_URI,
+        "The server's database (set by labtrack server for its worker processes).",
+        ("LABTRACK_SERVER_BACKEND_STORE_URI",),
+    ),
+    Setting(
+        "server_artifacts_destination",
+        "./labtrack-artifacts",
+        "Where the server keeps the artifacts it proxies: a directory or s3://bucket/prefix.",
+        ("LABTRACK_SERVER_ARTIFACTS_DESTINATION",),
+    ),
+    Setting(
+        "server_serve_artifacts",
+        True,
+        "Proxy artifact uploads and downloads (/api/2.0/mlflow-artifacts/).",
+        ("LABTRACK_SERVER_SERVE_ARTIFACTS",),
+        _parse_bool,
+    ),
+    Setting(
+        "server_default_artifact_root",
+        None,
+        "Artifact root of experiments the server creates. Default: mlflow-artifacts:/ when "
+        "serving artifacts, else the artifacts destination.",
+        ("LABTRACK_SERVER_DEFAULT_ARTIFACT_ROOT",),
+    ),
+    Setting(
+        "server_max_body_bytes",
+        DEFAULT_MAX_BODY_BYTES,
+        "The largest JSON request body the server reads (artifact uploads are not limited).",
+        ("LABTRACK_SERVER_MAX_BODY_BYTES",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "server_allowed_hosts",
+        (),
+        "Host names the server answers to besides localhost and IP addresses, "
+        "comma-separated (* for any): the guard against DNS rebinding.",
+        ("LABTRACK_SERVER_ALLOWED_HOSTS",),
+        parse_names,
+    ),
+    Setting(
+        "server_cors_allowed_origins",
+        (),
+        "Web applications on other sites allowed to call the API from a browser, "
+        "comma-separated (* for any).",
+        ("LABTRACK_SERVER_CORS_ALLOWED_ORIGINS",),
+        parse_names,
+    ),
+    # -- the scoring server's worker processes (``labtrack models serve --workers N``)
+    Setting(
+        "serve_model_path",
+        None,
+        "The model directory each scoring worker loads (set by labtrack models serve).",
+        ("LABTRACK_SERVE_MODEL_PATH",),
+    ),
+    Setting(
+        "serve_model_uri",
+        None,
+        "The model URI the scoring server reports and logs predictions under.",
+        ("LABTRACK_SERVE_MODEL_URI",),
+    ),
+    Setting(
+        "serve_log_predictions",
+        None,
+        "A directory where the scoring server logs its predictions.",
+        ("LABTRACK_SERVE_LOG_PREDICTIONS",),
+    ),
+    Setting(
+        "serve_max_body_bytes",
+        DEFAULT_MAX_BODY_BYTES,
+        "The largest request body the scoring server reads.",
+        ("LABTRACK_SERVE_MAX_BODY_BYTES",),
+        _parse_positive_int,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -197,7 +322,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
 
 
 def _coerce(setting: Setting, value: Any, origin: str) -> Any:
-    text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    text = render(tuple(value) if isinstance(value, list) else value)
     try:
         return setting.parse(text)
     except ValueError as exc:

@@ -34,7 +34,7 @@ from labtrack import artifacts as artifacts_pkg
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.entities import FileInfo
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
-from labtrack.server import artifacts_api
+from labtrack.server import _downloads, _multipart, artifacts_api
 from labtrack.server.app import ServerConfig, create_app
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +59,7 @@ class Env:
     client: httpx.AsyncClient
 
     def staging(self) -> Path:
-        return self.dest / artifacts_api.STAGING_DIR
+        return self.dest / _multipart.STAGING_DIR
 
     def staged(self) -> list[str]:
         staging = self.staging()
@@ -241,7 +241,7 @@ async def test_control_characters_in_names_cannot_inject_headers(env: Env) -> No
     assert got.headers["content-disposition"] == (
         "attachment; filename=\"tab_and_del.txt\"; filename*=UTF-8''tab%09and%7Fdel.txt"
     )
-    header = artifacts_api._content_disposition('a"b\\c\r\nSet-Cookie: x')
+    header = _downloads.content_disposition('a"b\\c\r\nSet-Cookie: x')
     assert "\r" not in header
     assert "\n" not in header
     assert header.startswith('attachment; filename="a_b_c__Set-Cookie: x"; filename*=')
@@ -365,11 +365,11 @@ async def test_listing_hides_the_staging_area(env: Env) -> None:
     assert env.staging().is_dir()
     root = await env.client.get(f"{API}/artifacts")
     assert root.json() == {}
-    meta = f"{artifacts_api.STAGING_DIR}/mpu-{create.json()['upload_id']}/meta.json"
+    meta = f"{_multipart.STAGING_DIR}/mpu-{create.json()['upload_id']}/meta.json"
     for method in ("GET", "PUT", "DELETE"):
         response = await env.client.request(method, f"{API}/artifacts/{meta}", content=b"x")
         assert error_of(response) == (400, "INVALID_PARAMETER_VALUE"), method
-    listing = await env.client.get(f"{API}/artifacts", params={"path": artifacts_api.STAGING_DIR})
+    listing = await env.client.get(f"{API}/artifacts", params={"path": _multipart.STAGING_DIR})
     assert error_of(listing) == (400, "INVALID_PARAMETER_VALUE")
     assert (env.dest / meta).is_file()
 
@@ -464,7 +464,7 @@ async def test_hostile_paths_are_refused_everywhere(env: Env, hostile: str) -> N
         assert response.status == 400, (method, target, response.status, response.body)
         assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE", (method, target)
     outside_untouched(env)
-    assert [p.name for p in env.dest.iterdir() if p.name != artifacts_api.STAGING_DIR] == []
+    assert [p.name for p in env.dest.iterdir() if p.name != _multipart.STAGING_DIR] == []
 
 
 @pytest.mark.parametrize(
@@ -788,7 +788,7 @@ async def test_a_symlink_planted_before_complete_is_refused(env: Env) -> None:
 async def test_abandoned_uploads_are_swept(env: Env) -> None:
     upload = await create_upload(env, RUN, "old.bin", 1)
     await env.client.put(upload["credentials"][0]["url"], content=b"x")
-    old = time.time() - artifacts_api.STALE_UPLOAD_SECONDS - 60
+    old = time.time() - _multipart.STALE_UPLOAD_SECONDS - 60
     staged = env.staging() / f"mpu-{upload['upload_id']}"
     for path in [*staged.iterdir(), staged]:
         os.utime(path, (old, old))
@@ -1274,4 +1274,4 @@ def test_real_mlflow_client_round_trip(live: Live, mlflow_session: dict[str, Any
     log = live.log.read_text()
     assert log.count(f"PUT {API}/mpu/part/") >= 8  # 30 MiB in 4 MiB parts: multipart was used
     assert f"POST {API}/mpu/complete/" in log
-    assert "mpu-" not in "".join(os.listdir(live.dest / artifacts_api.STAGING_DIR))
+    assert "mpu-" not in "".join(os.listdir(live.dest / _multipart.STAGING_DIR))

@@ -15,7 +15,6 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labtrack.server.mlflow_api import ROUTES
 from livesrv import serve_in_thread
 
 FIELDS = [
@@ -87,8 +86,28 @@ values = st.recursive(
     max_leaves=12,
 )
 bodies = st.dictionaries(st.sampled_from(FIELDS), values, max_size=6)
-POST_ROUTES = sorted({path for path, methods, _ in ROUTES if "POST" in methods})
-GET_ROUTES = sorted({path for path, methods, _ in ROUTES if "GET" in methods})
+
+
+def mlflow_paths(method: str) -> list[str]:
+    """The paths (under /api/2.0/mlflow) of MLflow's JSON endpoints that answer ``method``,
+    from the server's route table."""
+    import tempfile
+
+    from labtrack.server.app import ServerConfig, ServerContext, route_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        context = ServerContext(
+            ServerConfig(backend_store_uri=f"sqlite:///{tmp}/routes.db", artifacts_destination=tmp)
+        )
+        table = route_table(context)
+    base = "/api/2.0/mlflow/"
+    return sorted(
+        {r.path[len(base) - 1 :] for r in table if r.path.startswith(base) and method in r.methods}
+    )
+
+
+POST_ROUTES = mlflow_paths("POST")
+GET_ROUTES = mlflow_paths("GET")
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,15 @@ import os
 import re
 from urllib.parse import unquote
 
+from labtrack.artifacts._atomic import TEMP_PREFIX
 from labtrack.errors import InvalidParameterValue
 
-__all__ = ["join_artifact_path", "normalize_artifact_path"]
+__all__ = [
+    "clean_artifact_path",
+    "clean_file_path",
+    "join_artifact_path",
+    "normalize_artifact_path",
+]
 
 # "C:", "c:foo" (drive-relative): a drive to Windows path handling. Python's
 # ntpath treats *any* character before a colon as a drive ("0:x", "é:x"), so
@@ -107,3 +113,30 @@ def join_artifact_path(*parts: str | None) -> str:
     """
     kept = [normalize_artifact_path(p) for p in parts]
     return normalize_artifact_path("/".join(p for p in kept if p))
+
+
+def clean_artifact_path(raw: str | None, *, what: str = "Artifact path") -> str:
+    """``raw`` as a clean relative path that no request may use to reach temporary files.
+
+    On top of :func:`normalize_artifact_path`, refuses any segment starting with
+    ``.labtrack-tmp-`` (case-insensitively, also once percent-decoded): that namespace holds
+    writes in progress and the server's multipart staging area, which no API path may reach.
+    """
+    path = normalize_artifact_path(raw)
+    reserved = TEMP_PREFIX.casefold()
+    for form in _decoded_forms(path):
+        for segment in form.split("/"):
+            if segment.casefold().startswith(reserved):
+                raise InvalidParameterValue(
+                    f"Invalid {what.lower()} {_shown(path)}: names starting with "
+                    f"{TEMP_PREFIX!r} are reserved for the server's temporary files"
+                )
+    return path
+
+
+def clean_file_path(raw: str | None) -> str:
+    """:func:`clean_artifact_path` of a path that must name a file, not the root."""
+    path = clean_artifact_path(raw)
+    if path == "":
+        raise InvalidParameterValue("The artifact path must name a file, not the artifact root")
+    return path

@@ -48,21 +48,34 @@ def _serve(
     port: int,
     workers: int,
     log_level: str,
-    allowed_hosts: str,
-    cors_allowed_origins: str,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
 ) -> None:
     import uvicorn
 
-    from labtrack.server.app import ServerConfig, ServerContext, parse_hosts
+    from labtrack.config import parse_names, settings
+    from labtrack.server.app import ServerConfig, ServerContext
 
+    # Not given on the command line: the setting (LABTRACK_SERVER_*, else the config file).
+    hosts = (
+        parse_names(allowed_hosts)
+        if allowed_hosts is not None
+        else settings.get("server_allowed_hosts")
+    )
+    origins = (
+        parse_names(cors_allowed_origins)
+        if cors_allowed_origins is not None
+        else settings.get("server_cors_allowed_origins")
+    )
     config = ServerConfig(
         backend_store_uri=backend_store_uri,
         artifacts_destination=artifacts_destination,
         default_artifact_root=default_artifact_root,
         serve_artifacts=serve_artifacts,
+        max_body_bytes=settings.get("server_max_body_bytes"),
         # The name it listens on is one of its names (IP addresses always are).
-        allowed_hosts=(*parse_hosts(allowed_hosts), host),
-        cors_allowed_origins=parse_hosts(cors_allowed_origins),
+        allowed_hosts=(*hosts, host),
+        cors_allowed_origins=origins,
     )
     # Open the store once here: a bad URI or an unreachable database is reported now, as
     # one line, rather than by every worker; the schema is created or upgraded once.
@@ -148,8 +161,6 @@ def _common_options(f):
         click.option(
             "--allowed-hosts",
             metavar="NAMES",
-            envvar="LABTRACK_SERVER_ALLOWED_HOSTS",
-            default="",
             help="Host names clients and browsers reach this server by, comma-separated "
             "(tracking.example.org, *.corp.example; * for any). localhost and IP addresses "
             "always work; requests naming any other host are refused, which stops web pages "
@@ -158,8 +169,6 @@ def _common_options(f):
         click.option(
             "--cors-allowed-origins",
             metavar="ORIGINS",
-            envvar="LABTRACK_SERVER_CORS_ALLOWED_ORIGINS",
-            default="",
             help="Web applications on other sites that may call the API from a browser, "
             "comma-separated (https://app.example, https://*.corp.example, "
             "http://localhost:*; * for any). Without it, browsers may change things only "
@@ -193,8 +202,8 @@ def server(
     default_artifact_root: str | None,
     serve_artifacts: bool,
     host: str,
-    allowed_hosts: str,
-    cors_allowed_origins: str,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
     workers: int,
     log_level: str,
     port: int,
@@ -233,8 +242,8 @@ def ui(
     default_artifact_root: str | None,
     serve_artifacts: bool,
     host: str,
-    allowed_hosts: str,
-    cors_allowed_origins: str,
+    allowed_hosts: str | None,
+    cors_allowed_origins: str | None,
     workers: int,
     log_level: str,
     port: int | None,

@@ -31,8 +31,10 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+from labtrack.config import DEFAULT_MAX_BODY_BYTES
 from labtrack.errors import (
     BadRequest,
+    ConfigurationError,
     EndpointNotFound,
     InternalError,
     LabtrackError,
@@ -55,7 +57,6 @@ __all__ = [
 
 logger = logging.getLogger("labtrack.models.serve")
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 #: Bodies up to this size are predicted on the event loop; larger ones in a thread.
 INLINE_BODY_BYTES = 64 * 1024
 #: A model that takes longer than this on two inline requests is predicted in a thread
@@ -76,7 +77,8 @@ _ROUTES = {
     "/version": ("GET", "HEAD"),
 }
 
-# Environment of ``--workers`` processes (set by the CLI, read by app_from_environment).
+# Environment of ``--workers`` processes (set by the CLI, read by app_from_environment):
+# the serve_* settings of labtrack/config.py.
 ENV_MODEL_PATH = "LABTRACK_SERVE_MODEL_PATH"
 ENV_MODEL_URI = "LABTRACK_SERVE_MODEL_URI"
 ENV_LOG_DIR = "LABTRACK_SERVE_LOG_PREDICTIONS"
@@ -300,12 +302,15 @@ def environment_for_workers(
 
 def app_from_environment() -> ScoringServer:
     """The app of one ``--workers`` process: loads the model the CLI resolved."""
+    from labtrack.config import settings
     from labtrack.models.pyfunc import load_pyfunc
 
-    model = load_pyfunc(os.environ[ENV_MODEL_PATH])
+    path = settings.get("serve_model_path")
+    if not path:
+        raise ConfigurationError(f"{ENV_MODEL_PATH} names no model: start workers from the CLI")
     return create_app(
-        model,
-        model_uri=os.environ.get(ENV_MODEL_URI),
-        log_predictions=os.environ.get(ENV_LOG_DIR) or None,
-        max_body_bytes=int(os.environ.get(ENV_MAX_BODY, DEFAULT_MAX_BODY_BYTES)),
+        load_pyfunc(path),
+        model_uri=settings.get("serve_model_uri"),
+        log_predictions=settings.get("serve_log_predictions"),
+        max_body_bytes=settings.get("serve_max_body_bytes"),
     )

@@ -45,6 +45,11 @@ API_PREFIXES = ("/api/", "/ajax-api/")
 UNGUARDED_PATHS = frozenset({"/health", "/version"})
 
 
+def is_ui_path(path: str) -> bool:
+    """Everything the server answers that is not the API or a service endpoint is the UI."""
+    return not (path.startswith(API_PREFIXES) or path in UNGUARDED_PATHS)
+
+
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:
     """Whether ``origin`` (``https://app.example:8443``) is one of the ``allowed`` origins
     or patterns (``https://*.corp.example``, ``http://localhost:*``, ``*`` for any)."""

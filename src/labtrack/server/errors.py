@@ -17,6 +17,7 @@ from labtrack.errors import (
     InternalError,
     LabtrackError,
 )
+from labtrack.server._cross_site import is_ui_path
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -30,11 +31,10 @@ def error_response(
 ) -> Response:
     from starlette.responses import JSONResponse
 
-    if request is not None:
-        from labtrack.ui import error_page, is_ui_path
+    if request is not None and is_ui_path(request.url.path):
+        from labtrack.ui import error_page  # the UI only when its error page is rendered
 
-        if is_ui_path(request.url.path):
-            return error_page(request, error, status)
+        return error_page(request, error, status)
     return JSONResponse(error.to_json(), status_code=status or error.http_status)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from labtrack import _protocol as wire
@@ -16,9 +16,10 @@ from labtrack._gc import paused_gc
 from labtrack._version import __version__
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import InvalidParameterValue
+from labtrack.server._routes import Route
 
 if TYPE_CHECKING:
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 PREFIX = "/api/2.0/labtrack"
 CAPABILITIES = ("runs/log-bulk", "metrics/history-columns")
@@ -98,18 +99,15 @@ def metrics_from_columns(columns: MetricColumns) -> list[Metric]:
         ]
 
 
-def router(ctx: ServerContext) -> APIRouter:
+def routes(ctx: ServerContext) -> list[Route]:
+    """labtrack's own endpoints, shown in the OpenAPI document."""
     from starlette.concurrency import run_in_threadpool
 
-    api = APIRouter(prefix=PREFIX, tags=["labtrack"])
-
-    @api.get("/server-info", response_model=ServerInfo)
     def server_info() -> ServerInfo:
         """What this server is, so clients can use labtrack's faster endpoints."""
         return ServerInfo(version=__version__, capabilities=list(CAPABILITIES))
 
-    @api.post("/runs/log-bulk", response_model=LogBulkResponse)
-    async def log_bulk(body: LogBulkRequest, request: Request) -> LogBulkResponse:
+    async def log_bulk(body: LogBulkRequest) -> LogBulkResponse:
         """Log any number of metric points, params and tags to a run, atomically.
 
         Unlike MLflow's log-batch there is no 1,000-item cap (only the server's body size
@@ -128,7 +126,6 @@ def router(ctx: ServerContext) -> APIRouter:
         )
         return LogBulkResponse(metrics=len(metrics), params=len(params), tags=len(tags))
 
-    @api.get("/metrics/history-columns", response_model=MetricHistoryColumns)
     def history_columns(
         run_id: str = Query(..., description="The run."),
         key: str = Query(..., description="The metric key."),
@@ -149,4 +146,26 @@ def router(ctx: ServerContext) -> APIRouter:
             }
         )
 
-    return api
+    def route(path: str, method: str, endpoint: Any, model: Any, **options: Any) -> Route:
+        return Route(
+            PREFIX + path,
+            (method,),
+            endpoint,
+            openapi=True,
+            response_model=model,
+            tags=("labtrack",),
+            **options,
+        )
+
+    return [
+        route("/server-info", "GET", server_info, ServerInfo),
+        # The body is read (at most max_body_bytes) by the server's reader before FastAPI parses it.
+        route(
+            "/runs/log-bulk",
+            "POST",
+            log_bulk,
+            LogBulkResponse,
+            body_limit=ctx.config.max_body_bytes,
+        ),
+        route("/metrics/history-columns", "GET", history_columns, MetricHistoryColumns),
+    ]

@@ -1,7 +1,7 @@
 """MLflow 3's logged model endpoints (``/api/2.0/mlflow/logged-models/...``, ``runs/outputs``).
 
-Registered in :mod:`labtrack.server.mlflow_api`'s handler table, so they are served
-under the same base paths with the same error handling. What ``mlflow.<flavor>.log_model``
+Served as MLflow's other JSON endpoints are (``_json_endpoints``): under the same base
+paths, with the same body reader and error handling. What ``mlflow.<flavor>.log_model``
 sends, in order: create the model (PENDING), record it as an output of the run,
 link the run's metrics at that step to it (log-batch with ``model_id``), upload the
 files to the model's artifact location, finalize it READY (or FAILED).
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from labtrack import _protocol as wire
 from labtrack.entities import LoggedModelDatasetFilter, LoggedModelOrderBy
 from labtrack.errors import InvalidParameterValue
-from labtrack.server.mlflow_api import route
-from labtrack.validation import validate_batch_limits
+from labtrack.server._json_endpoints import JsonEndpoint, json_routes
 
 if TYPE_CHECKING:
+    from labtrack.server._context import ServerContext
     from labtrack.server._params import Params
-    from labtrack.server.app import ServerContext
+    from labtrack.server._routes import Route
 
 
 def _pairs(p: Params, name: str) -> dict[str, Any]:
@@ -44,7 +44,6 @@ def _model(model: Any) -> dict[str, Any]:
     return {"model": wire.logged_model_to_json(model)}
 
 
-@route("/logged-models", "POST")
 def create_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.create_logged_model(
         p.string("experiment_id", required=True),
@@ -57,7 +56,6 @@ def create_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/logged-models/{model_id}", "GET")
 def get_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.get_logged_model(
         p.string("model_id", required=True), allow_deleted=p.boolean("allow_deleted")
@@ -65,7 +63,6 @@ def get_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/logged-models/{model_id}", "PATCH")
 def finalize_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     if not p.has("status"):
         raise InvalidParameterValue("Missing value for required parameter 'status'.")
@@ -74,19 +71,16 @@ def finalize_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/logged-models/{model_id}", "DELETE")
 def delete_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_logged_model(p.string("model_id", required=True))
     return {}
 
 
-@route("/logged-models/{model_id}/tags", "PATCH")
 def set_logged_model_tags(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_logged_model_tags(p.string("model_id", required=True), _pairs(p, "tags"))
     return {}
 
 
-@route("/logged-models/{model_id}/tags/{tag_key:path}", "DELETE")
 def delete_logged_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_logged_model_tag(
         p.string("model_id", required=True), p.string("tag_key", required=True)
@@ -94,13 +88,11 @@ def delete_logged_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/logged-models/{model_id}/params", "POST")
 def log_logged_model_params(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.log_logged_model_params(p.string("model_id", required=True), _pairs(p, "params"))
     return {}
 
 
-@route("/logged-models/search", "POST")
 def search_logged_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
     experiment_ids = p.str_list("experiment_ids")
     if not experiment_ids:
@@ -145,7 +137,6 @@ def _order_by(d: Mapping[str, Any]) -> LoggedModelOrderBy:
     return LoggedModelOrderBy(field, ascending, name or None, digest or None)
 
 
-@route("/logged-models/{model_id}/artifacts/directories", "GET")
 def list_logged_model_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]:
     """The files of a model directly under ``artifact_directory_path`` (default: the root)."""
     model = ctx.service.get_logged_model(p.string("model_id", required=True))
@@ -157,50 +148,29 @@ def list_logged_model_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]
     return out
 
 
-@route("/runs/outputs", "POST")
 def log_outputs(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.log_outputs(p.run_id(), p.objects("models", wire.model_output_from_json))
     return {}
 
 
-# -- metrics that name a logged model (called from mlflow_api's log-metric and log-batch) ----
-def log_model_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    """``runs/log-metric`` with a ``model_id``: a run metric linked to the model."""
-    metric = wire.model_metric_from_json(
-        {
-            "key": p.string("key", required=True),
-            "value": p._raw("value", True),
-            "timestamp": p.int64("timestamp", required=True),
-            "step": p.int64("step") or 0,
-            "model_id": p.string("model_id", required=True),
-            "dataset_name": p.string("dataset_name"),
-            "dataset_digest": p.string("dataset_digest"),
-        }
-    )
-    ctx.service.log_model_metrics(p.run_id(), [metric])
-    return {}
+ENDPOINTS: tuple[JsonEndpoint, ...] = (
+    JsonEndpoint("/logged-models", ("POST",), create_logged_model),
+    JsonEndpoint("/logged-models/{model_id}", ("GET",), get_logged_model),
+    JsonEndpoint("/logged-models/{model_id}", ("PATCH",), finalize_logged_model),
+    JsonEndpoint("/logged-models/{model_id}", ("DELETE",), delete_logged_model),
+    JsonEndpoint("/logged-models/{model_id}/tags", ("PATCH",), set_logged_model_tags),
+    JsonEndpoint(
+        "/logged-models/{model_id}/tags/{tag_key:path}", ("DELETE",), delete_logged_model_tag
+    ),
+    JsonEndpoint("/logged-models/{model_id}/params", ("POST",), log_logged_model_params),
+    JsonEndpoint("/logged-models/search", ("POST",), search_logged_models),
+    JsonEndpoint(
+        "/logged-models/{model_id}/artifacts/directories", ("GET",), list_logged_model_artifacts
+    ),
+    JsonEndpoint("/runs/outputs", ("POST",), log_outputs),
+)
 
 
-def log_batch_with_models(
-    ctx: ServerContext, p: Params, metrics: list[Mapping[str, Any]]
-) -> dict[str, Any]:
-    """``runs/log-batch`` where some metrics name a ``model_id``.
-
-    The linked metrics are stored (and linked) in one transaction first, then the rest
-    of the batch as usual: a malformed item, a batch over MLflow's limits, a missing
-    model or a deleted run fails the request before anything is stored.
-    """
-    run_id = p.run_id()
-    params = p.objects("params", wire.param_from_json)
-    tags = p.objects("tags", wire.tag_from_json)
-    validate_batch_limits(metrics, params, tags)
-    linked, plain = [], []
-    for i, item in enumerate(metrics):
-        if item.get("model_id"):
-            linked.append(wire.model_metric_from_json(item, f"metrics[{i}]"))
-        else:
-            plain.append(wire.metric_from_json(item, f"metrics[{i}]"))
-    ctx.service.log_model_metrics(run_id, linked)
-    if plain or params or tags:
-        ctx.service.log_batch(run_id, plain, params, tags, mlflow_limits=True)
-    return {}
+def routes(ctx: ServerContext) -> list[Route]:
+    """MLflow 3's logged model endpoints, under MLflow's base paths."""
+    return json_routes(ctx, ENDPOINTS)

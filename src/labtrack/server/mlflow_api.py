@@ -1,53 +1,30 @@
 """MLflow's tracking REST API (``/api/2.0/mlflow/...``) over the tracking service.
 
-Each handler is a plain function ``(context, params) -> dict`` registered with
-its path and methods in one table; :func:`mount` serves every entry under
-MLflow's base paths (``/api/2.0/mlflow`` and the UI's ``/ajax-api/2.0/mlflow``).
-Handlers run in a thread pool: the store is synchronous.
+Each handler is a plain function ``(context, params) -> dict``; :data:`ENDPOINTS` names
+its path and methods, and :func:`routes` serves every entry under MLflow's base paths
+(``/api/2.0/mlflow`` and the UI's ``/ajax-api/2.0/mlflow``; see ``_json_endpoints``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from labtrack import _protocol as wire
 from labtrack.entities import RunStatus, RunTag
-from labtrack.errors import (
-    BadRequest,
-    InvalidParameterValue,
-    LabtrackError,
-    PayloadTooLarge,
-    ResourceDoesNotExist,
-)
-from labtrack.server._params import Params
-from labtrack.tracking._registry_service import ACTING_USER
-from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE
+from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
+from labtrack.server._json_endpoints import JsonEndpoint, json_routes
+from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE, validate_batch_limits
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI, Request
-    from starlette.responses import Response
+    from labtrack.server._context import ServerContext
+    from labtrack.server._params import Params
+    from labtrack.server._routes import Route
 
-    from labtrack.server.app import ServerContext
-
-Handler = Callable[["ServerContext", Params], dict[str, Any]]
-
-BASE_PATHS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
-ROUTES: list[tuple[str, tuple[str, ...], Handler]] = []
-# Request bodies larger than the server's limit are refused; log-batch has MLflow's own.
-BODY_LIMITS = {"/runs/log-batch": MAX_BATCH_LOG_REQUEST_SIZE}
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 LOGGED_MODELS_TAG = "mlflow.log-model.history"
 BULK_INTERVAL_MAX_RESULTS = 2500
-
-
-def route(path: str, *methods: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        ROUTES.append((path, methods, handler))
-        return handler
-
-    return register
 
 
 def _tags(p: Params, name: str = "tags") -> list[RunTag]:
@@ -61,7 +38,6 @@ def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
 
 
 # -- experiments ---------------------------------------------------------------------------
-@route("/experiments/create", "POST")
 def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     location = p.string("artifact_location")
     if location:
@@ -80,7 +56,6 @@ def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     }
 
 
-@route("/experiments/search", "GET", "POST")
 def search_experiments(ctx: ServerContext, p: Params) -> dict[str, Any]:
     page = ctx.service.search_experiments(
         view_type=p.enum("view_type", VIEW_TYPES, default="ACTIVE_ONLY"),
@@ -95,13 +70,11 @@ def search_experiments(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-@route("/experiments/get", "GET")
 def get_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     experiment = ctx.service.get_experiment(p.string("experiment_id", required=True))
     return {"experiment": wire.experiment_to_json(experiment)}
 
 
-@route("/experiments/get-by-name", "GET")
 def get_experiment_by_name(ctx: ServerContext, p: Params) -> dict[str, Any]:
     name = p.string("experiment_name", required=True)
     experiment = ctx.service.get_experiment_by_name(name)
@@ -110,19 +83,16 @@ def get_experiment_by_name(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {"experiment": wire.experiment_to_json(experiment)}
 
 
-@route("/experiments/delete", "POST")
 def delete_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_experiment(p.string("experiment_id", required=True))
     return {}
 
 
-@route("/experiments/restore", "POST")
 def restore_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.restore_experiment(p.string("experiment_id", required=True))
     return {}
 
 
-@route("/experiments/update", "POST")
 def update_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     experiment_id = p.string("experiment_id", required=True)
     new_name = p.string("new_name")
@@ -131,7 +101,6 @@ def update_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/experiments/set-experiment-tag", "POST")
 def set_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_experiment_tag(
         p.string("experiment_id", required=True),
@@ -141,7 +110,6 @@ def set_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/experiments/delete-experiment-tag", "POST")
 def delete_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_experiment_tag(
         p.string("experiment_id", required=True), p.string("key", required=True)
@@ -150,7 +118,6 @@ def delete_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 # -- runs ------------------------------------------------------------------------------
-@route("/runs/create", "POST")
 def create_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     tags = _tags(p)
     user = p.string("user_id")
@@ -168,7 +135,6 @@ def create_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {"run": created}
 
 
-@route("/runs/update", "POST")
 def update_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     info = ctx.service.update_run(
         p.run_id(),
@@ -179,24 +145,20 @@ def update_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {"run_info": wire.run_info_to_json(info)}
 
 
-@route("/runs/delete", "POST")
 def delete_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_run(p.string("run_id", required=True))
     return {}
 
 
-@route("/runs/restore", "POST")
 def restore_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.restore_run(p.string("run_id", required=True))
     return {}
 
 
-@route("/runs/get", "GET")
 def get_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {"run": wire.run_to_json(ctx.service.get_run(p.run_id()))}
 
 
-@route("/runs/search", "POST", "GET")
 def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any]:
     page = ctx.service.search_runs(
         p.str_list("experiment_ids"),
@@ -212,10 +174,9 @@ def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-@route("/runs/log-metric", "POST")
 def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
     if p.has("model_id"):  # MLflow 3: a metric of a logged model
-        return logged_models_api.log_model_metric(ctx, p)
+        return log_model_metric(ctx, p)
     value = p._raw("value", True)
     ctx.service.log_metric(
         p.run_id(),
@@ -227,7 +188,6 @@ def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/runs/log-parameter", "POST")
 def log_param(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.log_param(
         p.run_id(), p.string("key", required=True), p.string("value", required=True)
@@ -235,7 +195,6 @@ def log_param(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/runs/set-tag", "POST")
 def set_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_tag(
         p.run_id(), p.string("key", required=True), p.string("value", required=True)
@@ -243,17 +202,15 @@ def set_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/runs/delete-tag", "POST")
 def delete_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_tag(p.string("run_id", required=True), p.string("key", required=True))
     return {}
 
 
-@route("/runs/log-batch", "POST")
 def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
     raw = p.objects("metrics", lambda d: d)
     if any(m.get("model_id") for m in raw):  # MLflow 3: metrics of logged models
-        return logged_models_api.log_batch_with_models(ctx, p, raw)
+        return log_batch_with_models(ctx, p, raw)
     metrics = [wire.metric_from_json(m, f"metrics[{i}]") for i, m in enumerate(raw)]
     ctx.service.log_batch(
         p.run_id(),
@@ -265,7 +222,6 @@ def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/runs/log-inputs", "POST")
 def log_inputs(ctx: ServerContext, p: Params) -> dict[str, Any]:
     run_id = p.string("run_id", required=True)
     ctx.service.log_inputs(run_id, p.objects("datasets", wire.dataset_input_from_json))
@@ -275,7 +231,6 @@ def log_inputs(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/runs/log-model", "POST")
 def log_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     """MLflow 2's record of a logged model: appended to the run's model history tag."""
     run_id = p.run_id()
@@ -291,7 +246,6 @@ def log_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 # -- metrics -------------------------------------------------------------------------------
-@route("/metrics/get-history", "GET")
 def get_metric_history(ctx: ServerContext, p: Params) -> dict[str, Any]:
     page = ctx.service.get_metric_history(
         p.run_id(),
@@ -305,7 +259,6 @@ def get_metric_history(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-@route("/metrics/get-history-bulk-interval", "GET")
 def get_metric_history_bulk_interval(ctx: ServerContext, p: Params) -> dict[str, Any]:
     """Points of one metric for several runs between two steps, at most max_results each."""
     run_ids = p.str_list("run_ids")
@@ -348,7 +301,6 @@ def _sample(points: list[Any], limit: int) -> list[Any]:
 
 
 # -- artifacts -----------------------------------------------------------------------------
-@route("/artifacts/list", "GET")
 def list_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]:
     run = ctx.service.get_run(p.run_id())
     repo = ctx.repository_for(run.info.artifact_uri)
@@ -359,91 +311,96 @@ def list_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-# -- serving --------------------------------------------------------------------------------
-async def read_params(request: Request, limit: int) -> Params:
-    """The request's fields: the query string for GET, else the JSON body (at most ``limit``),
-    and the path's own parameters (``/logged-models/{model_id}``), which take precedence."""
-    if request.method == "GET":
-        data: dict[str, Any] = {}
-        for key, value in request.query_params.multi_items():
-            if key in data:
-                previous = data[key]
-                data[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
-            else:
-                data[key] = value
-        return Params({**data, **request.path_params}, from_query=True)
-    body = await read_body(request, limit)
-    if not body.strip():
-        return Params(dict(request.path_params))
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"The request body must be a JSON object, got {type(data).__name__}")
-    return Params({**data, **request.path_params})
+# -- metrics that name a logged model (MLflow 3's log-metric and log-batch) ---------------
+def log_model_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
+    """``runs/log-metric`` with a ``model_id``: a run metric linked to the model."""
+    metric = wire.model_metric_from_json(
+        {
+            "key": p.string("key", required=True),
+            "value": p._raw("value", True),
+            "timestamp": p.int64("timestamp", required=True),
+            "step": p.int64("step") or 0,
+            "model_id": p.string("model_id", required=True),
+            "dataset_name": p.string("dataset_name"),
+            "dataset_digest": p.string("dataset_digest"),
+        }
+    )
+    ctx.service.log_model_metrics(p.run_id(), [metric])
+    return {}
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, refusing (before reading it) one that is larger than ``limit``."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise BadRequest(f"Invalid Content-Length header {declared!r}") from None
-        if size > limit:
-            raise _too_large(request, size, limit)
-    chunks = []
-    received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        if received > limit:
-            raise _too_large(request, received, limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def log_batch_with_models(
+    ctx: ServerContext, p: Params, metrics: list[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """``runs/log-batch`` where some metrics name a ``model_id``.
+
+    The linked metrics are stored (and linked) in one transaction first, then the rest
+    of the batch as usual: a malformed item, a batch over MLflow's limits, a missing
+    model or a deleted run fails the request before anything is stored.
+    """
+    run_id = p.run_id()
+    params = p.objects("params", wire.param_from_json)
+    tags = p.objects("tags", wire.tag_from_json)
+    validate_batch_limits(metrics, params, tags)
+    linked, plain = [], []
+    for i, item in enumerate(metrics):
+        if item.get("model_id"):
+            linked.append(wire.model_metric_from_json(item, f"metrics[{i}]"))
+        else:
+            plain.append(wire.metric_from_json(item, f"metrics[{i}]"))
+    ctx.service.log_model_metrics(run_id, linked)
+    if plain or params or tags:
+        ctx.service.log_batch(run_id, plain, params, tags, mlflow_limits=True)
+    return {}
 
 
-def _too_large(request: Request, size: int, limit: int) -> LabtrackError:
-    if request.url.path.endswith("/runs/log-batch"):
-        return InvalidParameterValue(
-            f"Batched logging API requests must be at most {limit} bytes, got a request of "
-            f"size {size}."
-        )
-    return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of {limit}")
+def _batch_too_large(size: int, limit: int) -> LabtrackError:
+    return InvalidParameterValue(
+        f"Batched logging API requests must be at most {limit} bytes, got a request of size {size}."
+    )
 
 
-def mount(app: FastAPI, ctx: ServerContext) -> None:
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import JSONResponse
+ENDPOINTS: tuple[JsonEndpoint, ...] = (
+    JsonEndpoint("/experiments/create", ("POST",), create_experiment),
+    JsonEndpoint("/experiments/search", ("GET", "POST"), search_experiments),
+    JsonEndpoint("/experiments/get", ("GET",), get_experiment),
+    JsonEndpoint("/experiments/get-by-name", ("GET",), get_experiment_by_name),
+    JsonEndpoint("/experiments/delete", ("POST",), delete_experiment),
+    JsonEndpoint("/experiments/restore", ("POST",), restore_experiment),
+    JsonEndpoint("/experiments/update", ("POST",), update_experiment),
+    JsonEndpoint("/experiments/set-experiment-tag", ("POST",), set_experiment_tag),
+    JsonEndpoint("/experiments/delete-experiment-tag", ("POST",), delete_experiment_tag),
+    JsonEndpoint("/runs/create", ("POST",), create_run),
+    JsonEndpoint("/runs/update", ("POST",), update_run),
+    JsonEndpoint("/runs/delete", ("POST",), delete_run),
+    JsonEndpoint("/runs/restore", ("POST",), restore_run),
+    JsonEndpoint("/runs/get", ("GET",), get_run),
+    JsonEndpoint("/runs/search", ("POST", "GET"), search_runs),
+    JsonEndpoint("/runs/log-metric", ("POST",), log_metric),
+    JsonEndpoint("/runs/log-parameter", ("POST",), log_param),
+    JsonEndpoint("/runs/set-tag", ("POST",), set_tag),
+    JsonEndpoint("/runs/delete-tag", ("POST",), delete_tag),
+    # MLflow's own body limit for log-batch, with its message.
+    JsonEndpoint(
+        "/runs/log-batch",
+        ("POST",),
+        log_batch,
+        body_limit=MAX_BATCH_LOG_REQUEST_SIZE,
+        too_large=_batch_too_large,
+    ),
+    JsonEndpoint("/runs/log-inputs", ("POST",), log_inputs),
+    JsonEndpoint("/runs/log-model", ("POST",), log_model),
+    JsonEndpoint("/metrics/get-history", ("GET",), get_metric_history),
+    JsonEndpoint(
+        "/metrics/get-history-bulk-interval",
+        ("GET",),
+        get_metric_history_bulk_interval,
+        extra_bases=("/api/2.11/mlflow",),
+    ),
+    JsonEndpoint("/artifacts/list", ("GET",), list_artifacts),
+)
 
-    def endpoint_for(path: str, handler: Handler) -> Callable[[Request], Any]:
-        limit = BODY_LIMITS.get(path, ctx.config.max_body_bytes)
 
-        async def endpoint(request: Request) -> Response:
-            params = await read_params(request, limit)
-            # Who the request acts for (recorded in the registry's event log); each request
-            # runs in a context of its own, which the handler's thread inherits.
-            ACTING_USER.set(registry_api.request_user(request))
-            return JSONResponse(await run_in_threadpool(handler, ctx, params))
-
-        endpoint.__name__ = handler.__name__
-        # Annotations are strings in this module; FastAPI needs the class itself to pass
-        # the request through instead of reading a query parameter called "request".
-        endpoint.__annotations__ = {"request": Request, "return": JSONResponse}
-        return endpoint
-
-    for path, methods, handler in ROUTES:
-        endpoint = endpoint_for(path, handler)
-        for base in BASE_PATHS:
-            app.add_api_route(base + path, endpoint, methods=list(methods), include_in_schema=False)
-        if path == "/metrics/get-history-bulk-interval":
-            app.add_api_route(
-                "/api/2.11/mlflow" + path, endpoint, methods=list(methods), include_in_schema=False
-            )
-    app.include_router(registry_api.events_router(ctx))
-
-
-# The other modules of the handler table (importing them registers their routes).
-from labtrack.server import logged_models_api, registry_api  # noqa: E402
+def routes(ctx: ServerContext) -> list[Route]:
+    """MLflow's tracking endpoints, each under MLflow's base paths."""
+    return json_routes(ctx, ENDPOINTS)

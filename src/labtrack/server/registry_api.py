@@ -1,8 +1,8 @@
 """MLflow's model registry endpoints (``registered-models/...``, ``model-versions/...``)
 and labtrack's registry event log (``GET /api/2.0/labtrack/registry/events``).
 
-The MLflow endpoints are registered in :mod:`labtrack.server.mlflow_api`'s handler
-table, so they are served under the same base paths with the same error handling.
+The MLflow endpoints are served as MLflow's other JSON endpoints are
+(``_json_endpoints``): under the same base paths, with the same error handling.
 Each change is recorded in the event log as made by the request's user: the
 ``X-Labtrack-User`` header (percent-encoded; every labtrack client sends it), else
 "unknown" (MLflow's clients send no user).
@@ -21,38 +21,23 @@ from __future__ import annotations
 import posixpath
 import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from labtrack import _protocol as wire
 from labtrack.entities import ModelUri, parse_runs_uri
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
-from labtrack.server.mlflow_api import route
-from labtrack.tracking._registry_service import (
-    MAX_RESULTS_REGISTRY_EVENTS,
-    UNKNOWN_USER,
-    validate_version,
-)
+from labtrack.server._json_endpoints import JsonEndpoint, json_routes
+from labtrack.server._routes import Route
+from labtrack.tracking._registry_service import MAX_RESULTS_REGISTRY_EVENTS, validate_version
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-
+    from labtrack.server._context import ServerContext
     from labtrack.server._params import Params
-    from labtrack.server.app import ServerContext
 
-USER_HEADER = "X-Labtrack-User"
 EVENTS_PATH = "/api/2.0/labtrack/registry/events"
-
-
-def request_user(request: Request) -> str:
-    """Who a request acts for: its X-Labtrack-User header, else "unknown".
-
-    (When the server authenticates users, the authenticated user will come first.)
-    """
-    value = request.headers.get(USER_HEADER)
-    return unquote(value).strip() if value and value.strip() else UNKNOWN_USER
 
 
 def _tags(p: Params) -> dict[str, str]:
@@ -90,7 +75,6 @@ def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str
 
 
 # -- registered models --------------------------------------------------------------------
-@route("/registered-models/create", "POST")
 def create_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.create_registered_model(
         p.string("name", required=True), _tags(p), p.string("description")
@@ -98,12 +82,10 @@ def create_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/registered-models/get", "GET")
 def get_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(ctx.service.get_registered_model(p.string("name", required=True)))
 
 
-@route("/registered-models/rename", "POST")
 def rename_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.rename_registered_model(
         p.string("name", required=True), p.string("new_name", required=True)
@@ -111,7 +93,6 @@ def rename_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/registered-models/update", "PATCH")
 def update_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.update_registered_model(
         p.string("name", required=True), p.string("description")
@@ -119,13 +100,11 @@ def update_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model(model)
 
 
-@route("/registered-models/delete", "DELETE")
 def delete_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_registered_model(p.string("name", required=True))
     return {}
 
 
-@route("/registered-models/search", "GET")
 def search_registered_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
     page = ctx.service.search_registered_models(
         filter_string=p.string("filter"),
@@ -136,7 +115,6 @@ def search_registered_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _page("registered_models", [wire.registered_model_to_json(m) for m in page], page.token)
 
 
-@route("/registered-models/get-latest-versions", "GET", "POST")
 def get_latest_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
     versions = ctx.service.get_latest_versions(
         p.string("name", required=True), p.str_list("stages")
@@ -144,7 +122,6 @@ def get_latest_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _page("model_versions", [wire.model_version_to_json(v) for v in versions], None)
 
 
-@route("/registered-models/set-tag", "POST")
 def set_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_registered_model_tag(
         p.string("name", required=True), p.string("key", required=True), p.string("value") or ""
@@ -152,7 +129,6 @@ def set_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/registered-models/delete-tag", "DELETE")
 def delete_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_registered_model_tag(
         p.string("name", required=True), p.string("key", required=True)
@@ -161,7 +137,6 @@ def delete_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]
 
 
 # -- aliases ------------------------------------------------------------------------------
-@route("/registered-models/alias", "POST")
 def set_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_registered_model_alias(
         p.string("name", required=True), p.string("alias", required=True), _version(p)
@@ -169,7 +144,6 @@ def set_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/registered-models/alias", "DELETE")
 def delete_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_registered_model_alias(
         p.string("name", required=True), p.string("alias", required=True)
@@ -177,7 +151,6 @@ def delete_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, An
     return {}
 
 
-@route("/registered-models/alias", "GET")
 def get_model_version_by_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
     version = ctx.service.get_model_version_by_alias(
         p.string("name", required=True), p.string("alias", required=True)
@@ -186,7 +159,6 @@ def get_model_version_by_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 # -- model versions -----------------------------------------------------------------------
-@route("/model-versions/create", "POST")
 def create_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     source = p.string("source", required=True)
     run_id = p.string("run_id") or None
@@ -204,13 +176,11 @@ def create_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model_version(version)
 
 
-@route("/model-versions/get", "GET")
 def get_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     version = ctx.service.get_model_version(p.string("name", required=True), _version(p))
     return _model_version(version)
 
 
-@route("/model-versions/update", "PATCH")
 def update_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     version = ctx.service.update_model_version(
         p.string("name", required=True), _version(p), p.string("description")
@@ -218,7 +188,6 @@ def update_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _model_version(version)
 
 
-@route("/model-versions/transition-stage", "POST")
 def transition_model_version_stage(ctx: ServerContext, p: Params) -> dict[str, Any]:
     version = ctx.service.transition_model_version_stage(
         p.string("name", required=True),
@@ -229,19 +198,16 @@ def transition_model_version_stage(ctx: ServerContext, p: Params) -> dict[str, A
     return _model_version(version)
 
 
-@route("/model-versions/delete", "DELETE")
 def delete_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_model_version(p.string("name", required=True), _version(p))
     return {}
 
 
-@route("/model-versions/get-download-uri", "GET")
 def get_model_version_download_uri(ctx: ServerContext, p: Params) -> dict[str, Any]:
     uri = ctx.service.get_model_version_download_uri(p.string("name", required=True), _version(p))
     return {"artifact_uri": uri}
 
 
-@route("/model-versions/search", "GET")
 def search_model_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
     page = ctx.service.search_model_versions(
         filter_string=p.string("filter"),
@@ -252,7 +218,6 @@ def search_model_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return _page("model_versions", [wire.model_version_to_json(v) for v in page], page.token)
 
 
-@route("/model-versions/set-tag", "POST")
 def set_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_model_version_tag(
         p.string("name", required=True),
@@ -263,7 +228,6 @@ def set_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {}
 
 
-@route("/model-versions/delete-tag", "DELETE")
 def delete_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.delete_model_version_tag(
         p.string("name", required=True), _version(p), p.string("key", required=True)
@@ -398,11 +362,9 @@ class RegistryEventsResponse(BaseModel):
 _ACTIONS = Query(None, description="Only these actions (repeatable).")
 
 
-def events_router(ctx: ServerContext) -> APIRouter:
+def _events_endpoint(ctx: ServerContext) -> Any:
     """``GET /api/2.0/labtrack/registry/events``, with its models in the OpenAPI document."""
-    api = APIRouter(prefix="/api/2.0/labtrack", tags=["labtrack"])
 
-    @api.get("/registry/events", response_model=RegistryEventsResponse)
     def registry_events(
         name: str | None = Query(
             None, description="Only this registered model's events (following its renames back)."
@@ -424,4 +386,42 @@ def events_router(ctx: ServerContext) -> APIRouter:
             "next_page_token": page.token,
         }
 
-    return api
+    return registry_events
+
+
+ENDPOINTS: tuple[JsonEndpoint, ...] = (
+    JsonEndpoint("/registered-models/create", ("POST",), create_registered_model),
+    JsonEndpoint("/registered-models/get", ("GET",), get_registered_model),
+    JsonEndpoint("/registered-models/rename", ("POST",), rename_registered_model),
+    JsonEndpoint("/registered-models/update", ("PATCH",), update_registered_model),
+    JsonEndpoint("/registered-models/delete", ("DELETE",), delete_registered_model),
+    JsonEndpoint("/registered-models/search", ("GET",), search_registered_models),
+    JsonEndpoint("/registered-models/get-latest-versions", ("GET", "POST"), get_latest_versions),
+    JsonEndpoint("/registered-models/set-tag", ("POST",), set_registered_model_tag),
+    JsonEndpoint("/registered-models/delete-tag", ("DELETE",), delete_registered_model_tag),
+    JsonEndpoint("/registered-models/alias", ("POST",), set_registered_model_alias),
+    JsonEndpoint("/registered-models/alias", ("DELETE",), delete_registered_model_alias),
+    JsonEndpoint("/registered-models/alias", ("GET",), get_model_version_by_alias),
+    JsonEndpoint("/model-versions/create", ("POST",), create_model_version),
+    JsonEndpoint("/model-versions/get", ("GET",), get_model_version),
+    JsonEndpoint("/model-versions/update", ("PATCH",), update_model_version),
+    JsonEndpoint("/model-versions/transition-stage", ("POST",), transition_model_version_stage),
+    JsonEndpoint("/model-versions/delete", ("DELETE",), delete_model_version),
+    JsonEndpoint("/model-versions/get-download-uri", ("GET",), get_model_version_download_uri),
+    JsonEndpoint("/model-versions/search", ("GET",), search_model_versions),
+    JsonEndpoint("/model-versions/set-tag", ("POST",), set_model_version_tag),
+    JsonEndpoint("/model-versions/delete-tag", ("DELETE",), delete_model_version_tag),
+)
+
+
+def routes(ctx: ServerContext) -> list[Route]:
+    """MLflow's registry endpoints (under MLflow's base paths) and the event log."""
+    events = Route(
+        EVENTS_PATH,
+        ("GET",),
+        _events_endpoint(ctx),
+        openapi=True,
+        response_model=RegistryEventsResponse,
+        tags=("labtrack",),
+    )
+    return [*json_routes(ctx, ENDPOINTS), events]

@@ -1,7 +1,8 @@
 """The web UI: server-rendered pages (Jinja2) with small ES-module scripts and Plotly charts.
 
 Every page has a JSON twin (the same URL with ``?format=json``) and keeps its state in
-its URL. ``mount(app, context)`` adds the pages to the server; see ``docs/ui.md``.
+its URL. ``routes(context)`` lists the pages for the server's route table (the server
+also adds ``_security.SecurityHeaders``); see ``docs/ui.md``.
 """
 
 from __future__ import annotations
@@ -9,18 +10,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
     from starlette.requests import Request
     from starlette.responses import Response
 
     from labtrack.errors import LabtrackError
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
+    from labtrack.server._routes import Route
 
-__all__ = ["error_page", "is_ui_path", "mount"]
+__all__ = ["error_page", "is_ui_path", "routes"]
 
 
-def mount(app: FastAPI, context: ServerContext) -> None:
-    """Serve the UI's pages, static files and security headers from ``app``."""
+def routes(context: ServerContext) -> list[Route]:
+    """The UI's pages and static files, for the server's route table."""
     from labtrack.ui import (
         _static,
         artifacts,
@@ -31,22 +32,22 @@ def mount(app: FastAPI, context: ServerContext) -> None:
         run_models,
         runs,
     )
-    from labtrack.ui._security import SecurityHeaders
 
-    app.include_router(_static.router())
-    app.include_router(experiments.router(context))
-    app.include_router(runs.router(context))
-    app.include_router(artifacts.router(context))
-    app.include_router(run.router(context))
-    app.include_router(compare.router(context))
-    app.include_router(models.router(context))
-    app.include_router(run_models.router(context))
-    app.add_middleware(SecurityHeaders)
+    return [
+        *_static.routes(),
+        *experiments.routes(context),
+        *runs.routes(context),
+        *artifacts.routes(context),
+        *run.routes(context),
+        *compare.routes(context),
+        *models.routes(context),
+        *run_models.routes(context),
+    ]
 
 
 def is_ui_path(path: str) -> bool:
     """Whether a request path belongs to the UI (errors there are HTML pages)."""
-    from labtrack.ui._security import is_ui_path as check
+    from labtrack.server._cross_site import is_ui_path as check
 
     return check(path)
 

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from labtrack.errors import BadRequest, PermissionDenied
-from labtrack.server._cross_site import API_PREFIXES, same_origin
+from labtrack.server._body import read_body
+from labtrack.server._cross_site import is_ui_path, same_origin
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -34,7 +35,6 @@ CSRF_COOKIE = "labtrack_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 MAX_FORM_BYTES = 1024 * 1024
-SERVICE_PATHS = ("/health", "/version")
 
 _CSP = {
     "default-src": "'none'",
@@ -67,11 +67,6 @@ def page_csp(*, charts: bool = False) -> str:
 DEFAULT_CSP = page_csp()
 
 
-def is_ui_path(path: str) -> bool:
-    """Everything the server answers that is not the API or a service endpoint is the UI."""
-    return not (path.startswith(API_PREFIXES) or path in SERVICE_PATHS)
-
-
 # -- CSRF --------------------------------------------------------------------------------
 def csrf_token(request: Request) -> tuple[str, bool]:
     """The request's token and whether it is new (and must be set as a cookie)."""
@@ -101,6 +96,10 @@ def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
     )
 
 
+def _form_too_large(size: int, limit: int) -> BadRequest:
+    return BadRequest("Form too large")
+
+
 async def write_form(request: Request) -> dict[str, str]:
     """The form of a UI write action, once the request has passed the cross-site checks.
 
@@ -111,9 +110,7 @@ async def write_form(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-www-form-urlencoded", ""):
         raise BadRequest(f"Expected a form (application/x-www-form-urlencoded), got {content_type}")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise BadRequest("Form too large")
+    body = await read_body(request, MAX_FORM_BYTES, too_large=_form_too_large)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:

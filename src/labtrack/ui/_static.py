@@ -12,15 +12,12 @@ import hashlib
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from labtrack.errors import ResourceDoesNotExist
-
-if TYPE_CHECKING:
-    from fastapi import APIRouter
+from labtrack.server._routes import Route
 
 STATIC = Path(__file__).parent / "static"
 LONG_CACHE = "public, max-age=31536000, immutable"
@@ -82,12 +79,9 @@ def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
 
-def router() -> APIRouter:
-    from fastapi import APIRouter
+def routes() -> list[Route]:
+    """The UI's static files: its scripts and styles, Plotly.js and the icon."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/static/plotly/{release}/plotly.min.js")
     def plotly_js(release: str, request: Request) -> Response:
         headers = {"Cache-Control": LONG_CACHE, "Vary": "Accept-Encoding"}
         if _accepts_gzip(request):
@@ -97,7 +91,6 @@ def router() -> APIRouter:
             body = _plotly()[1]
         return Response(body, media_type=_TYPES[".js"], headers=headers)
 
-    @api.get("/static/{release}/{name:path}")
     def static_file(release: str, name: str) -> Response:
         data = _files().get(name)
         if data is None:
@@ -108,7 +101,6 @@ def router() -> APIRouter:
             headers={"Cache-Control": LONG_CACHE if release == version() else "no-cache"},
         )
 
-    @api.get("/favicon.ico")
     def favicon() -> Response:
         return Response(
             _files()["favicon.svg"],
@@ -116,4 +108,8 @@ def router() -> APIRouter:
             headers={"Cache-Control": LONG_CACHE},
         )
 
-    return api
+    return [
+        Route("/static/plotly/{release}/plotly.min.js", ("GET",), plotly_js),
+        Route("/static/{release}/{name:path}", ("GET",), static_file),
+        Route("/favicon.ico", ("GET",), favicon),
+    ]

@@ -21,14 +21,13 @@ from starlette.responses import Response
 
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._render import render, url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
     from labtrack.artifacts.base import ArtifactRepository
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 PREVIEW_BYTES = 512 * 1024
 CSV_ROWS = 500
@@ -272,13 +271,10 @@ def _csv_rows(text: str, delimiter: str) -> Any:
         yield row
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """A run's artifact browser and the raw files it previews."""
     from starlette.responses import StreamingResponse
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/runs/{run_id}/artifacts")
     def artifacts(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
         path = _clean(_args.text(request, "path"))
@@ -300,7 +296,6 @@ def router(ctx: ServerContext) -> APIRouter:
         title = f"{path or 'Artifacts'} of {run.info.run_name}"
         return render(request, "artifacts.html", model, title=title)
 
-    @api.get("/runs/{run_id}/artifacts/raw")
     def raw(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
         path = _clean(_args.text(request, "path"))
@@ -335,7 +330,10 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return StreamingResponse(chunks(), media_type=media_type, headers=headers)
 
-    return api
+    return [
+        Route("/runs/{run_id}/artifacts", ("GET",), artifacts),
+        Route("/runs/{run_id}/artifacts/raw", ("GET",), raw),
+    ]
 
 
 def _clean(path: str) -> str:

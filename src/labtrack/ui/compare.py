@@ -20,14 +20,13 @@ from starlette.responses import Response
 
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._columns import DEFAULT_SORT, numeric, sort_clause
 from labtrack.ui._render import json_response, render, url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
     from labtrack.store.sql.store import SqlStore
 
 MAX_LISTED = 400
@@ -161,18 +160,15 @@ def _brushes(request: Request, columns: dict[str, list[Any]]) -> dict[str, list[
     return out
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """The comparison of runs and its metric charts' data."""
 
     store = ctx.store
-    api = APIRouter(include_in_schema=False)
 
-    @api.get("/compare")
     def compare(request: Request) -> Response:
         model = compare_model(ctx, store, request)
         return render(request, "compare.html", model, title="Compare runs", charts=True)
 
-    @api.get("/compare/metric-history")
     def metric_history(request: Request) -> Response:
         from labtrack.ui.run import metric_model
 
@@ -185,4 +181,7 @@ def router(ctx: ServerContext) -> APIRouter:
             out[run_id] = metric_model(store, request, run_id, key)
         return json_response({"key": key, "series": out})
 
-    return api
+    return [
+        Route("/compare", ("GET",), compare),
+        Route("/compare/metric-history", ("GET",), metric_history),
+    ]

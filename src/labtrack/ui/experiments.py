@@ -13,15 +13,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from labtrack.search import Comparison, to_filter_string
+from labtrack.server._routes import Route
 from labtrack.store._paging import offset_token
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 PAGE_SIZE = 100
 
@@ -77,28 +76,22 @@ def experiments_model(ctx: ServerContext, request: Request) -> dict[str, Any]:
     }
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """The experiment list, an experiment's page and their write actions."""
     from starlette.responses import RedirectResponse
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/")
     def index() -> Response:
         return RedirectResponse("/experiments", status_code=307)
 
-    @api.get("/experiments")
     def experiments(request: Request) -> Response:
         return render(
             request, "experiments.html", experiments_model(ctx, request), title="Experiments"
         )
 
-    @api.get("/experiments/{experiment_id}")
     def experiment(experiment_id: str) -> Response:
         ctx.service.get_experiment(experiment_id)
         return RedirectResponse(url("/runs", experiments=experiment_id), status_code=307)
 
-    @api.post("/experiments")
     async def create(request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = field(form, "name")
@@ -107,7 +100,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    @api.post("/experiments/{experiment_id}/rename")
     async def rename(experiment_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = field(form, "name")
@@ -116,7 +108,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    @api.post("/experiments/{experiment_id}/delete")
     async def delete(experiment_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = ctx.service.get_experiment(experiment_id).name
@@ -125,7 +116,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    @api.post("/experiments/{experiment_id}/restore")
     async def restore(experiment_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = ctx.service.get_experiment(experiment_id).name
@@ -134,4 +124,12 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    return api
+    return [
+        Route("/", ("GET",), index),
+        Route("/experiments", ("GET",), experiments),
+        Route("/experiments/{experiment_id}", ("GET",), experiment),
+        Route("/experiments", ("POST",), create),
+        Route("/experiments/{experiment_id}/rename", ("POST",), rename),
+        Route("/experiments/{experiment_id}/delete", ("POST",), delete),
+        Route("/experiments/{experiment_id}/restore", ("POST",), restore),
+    ]

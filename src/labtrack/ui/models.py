@@ -22,15 +22,14 @@ from starlette.responses import Response
 from labtrack.entities import ModelVersion, ModelVersionStage, RegisteredModel
 from labtrack.errors import ResourceDoesNotExist
 from labtrack.search import Comparison, to_filter_string
+from labtrack.server._routes import Route
 from labtrack.store._paging import offset_token
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 PAGE_SIZE = 50
 EVENTS_SHOWN = 200
@@ -172,20 +171,15 @@ def version_page(ctx: ServerContext, name: str, version: str) -> dict[str, Any]:
     }
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """The registry's pages (models, a model, a version) and their write actions."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.get("/models")
     def models(request: Request) -> Response:
         return render(request, "models.html", models_model(ctx, request), title="Models")
 
-    @api.get("/models/{name}")
     def model(name: str, request: Request) -> Response:
         return render(request, "model.html", model_page(ctx, name), title=f"Model {name}")
 
-    @api.get("/models/{name}/versions/{version}")
     def version(name: str, version: str, request: Request) -> Response:
         return render(
             request,
@@ -194,7 +188,6 @@ def router(ctx: ServerContext) -> APIRouter:
             title=f"{name} version {version}",
         )
 
-    @api.post("/models/{name}/aliases")
     async def set_alias(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             alias, version = field(form, "alias"), field(form, "version")
@@ -203,7 +196,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/aliases/delete")
     async def delete_alias(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             alias = field(form, "alias")
@@ -212,7 +204,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/versions/{version}/stage")
     async def transition(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             stage = field(form, "stage")
@@ -222,7 +213,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/tags")
     async def set_model_tag(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -233,7 +223,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/tags/delete")
     async def delete_model_tag(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -242,7 +231,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/versions/{version}/tags")
     async def set_version_tag(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key, value = field(form, "key"), field(form, "value", required=False)
@@ -251,7 +239,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/versions/{version}/tags/delete")
     async def delete_version_tag(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -260,7 +247,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/description")
     async def describe_model(name: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = field(form, "description", required=False)
@@ -269,7 +255,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    @api.post("/models/{name}/versions/{version}/description")
     async def describe_version(name: str, version: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = field(form, "description", required=False)
@@ -278,4 +263,17 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, model_url(name))
 
-    return api
+    return [
+        Route("/models", ("GET",), models),
+        Route("/models/{name}", ("GET",), model),
+        Route("/models/{name}/versions/{version}", ("GET",), version),
+        Route("/models/{name}/aliases", ("POST",), set_alias),
+        Route("/models/{name}/aliases/delete", ("POST",), delete_alias),
+        Route("/models/{name}/versions/{version}/stage", ("POST",), transition),
+        Route("/models/{name}/tags", ("POST",), set_model_tag),
+        Route("/models/{name}/tags/delete", ("POST",), delete_model_tag),
+        Route("/models/{name}/versions/{version}/tags", ("POST",), set_version_tag),
+        Route("/models/{name}/versions/{version}/tags/delete", ("POST",), delete_version_tag),
+        Route("/models/{name}/description", ("POST",), describe_model),
+        Route("/models/{name}/versions/{version}/description", ("POST",), describe_version),
+    ]

@@ -28,15 +28,14 @@ from labtrack._tags import (
 )
 from labtrack.entities import LifecycleStage, Run, ViewType
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._actions import field, perform
 from labtrack.ui._render import render, url
 from labtrack.ui.runs import _source
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
     from labtrack.store.sql.store import SqlStore
 
 CHILDREN_SHOWN = 100
@@ -161,13 +160,11 @@ def metric_model(store: SqlStore, request: Request, run_id: str, key: str) -> di
     }
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """The run page, its metric charts and its write actions."""
 
     store = ctx.store
-    api = APIRouter(include_in_schema=False)
 
-    @api.get("/runs/{run_id}")
     def run_page(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
         model = run_summary(ctx, store, run)
@@ -179,7 +176,6 @@ def router(ctx: ServerContext) -> APIRouter:
         model["registered_names"] = registered_names(ctx) if model["models"] else []
         return render(request, "run.html", model, title=f"Run {run.info.run_name}", charts=True)
 
-    @api.get("/runs/{run_id}/metrics/{key:path}")
     def metric(run_id: str, key: str, request: Request) -> Response:
         from labtrack.ui._render import json_response, wants_json
 
@@ -204,7 +200,6 @@ def router(ctx: ServerContext) -> APIRouter:
     def _back(run_id: str) -> str:
         return f"/runs/{run_id}"
 
-    @api.post("/runs/{run_id}/rename")
     async def rename(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = field(form, "name")
@@ -213,7 +208,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/delete")
     async def delete(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             ctx.service.delete_run(run_id)
@@ -221,7 +215,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/restore")
     async def restore(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             ctx.service.restore_run(run_id)
@@ -229,7 +222,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/tags")
     async def set_tag(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -238,7 +230,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/tags/delete")
     async def delete_tag(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             key = field(form, "key")
@@ -247,7 +238,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    @api.post("/runs/{run_id}/description")
     async def describe(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             text = form.get("description", "")
@@ -265,4 +255,13 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, _back(run_id))
 
-    return api
+    return [
+        Route("/runs/{run_id}", ("GET",), run_page),
+        Route("/runs/{run_id}/metrics/{key:path}", ("GET",), metric),
+        Route("/runs/{run_id}/rename", ("POST",), rename),
+        Route("/runs/{run_id}/delete", ("POST",), delete),
+        Route("/runs/{run_id}/restore", ("POST",), restore),
+        Route("/runs/{run_id}/tags", ("POST",), set_tag),
+        Route("/runs/{run_id}/tags/delete", ("POST",), delete_tag),
+        Route("/runs/{run_id}/description", ("POST",), describe),
+    ]

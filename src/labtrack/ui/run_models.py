@@ -26,14 +26,13 @@ from labtrack.errors import (
     ResourceDoesNotExist,
 )
 from labtrack.search import Comparison, to_filter_string
+from labtrack.server._routes import Route
 from labtrack.ui._actions import field, perform
 from labtrack.ui.artifacts import model_summary
 from labtrack.ui.models import version_url
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
 
 MAX_SHOWN = 20
 NAMES_OFFERED = 200
@@ -167,12 +166,9 @@ def register_logged_model(
     return version
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """Registering a run's model from its page."""
 
-    api = APIRouter(include_in_schema=False)
-
-    @api.post("/runs/{run_id}/register")
     async def register(run_id: str, request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             name = field(form, "model_name")
@@ -188,4 +184,6 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, f"/runs/{run_id}#models")
 
-    return api
+    return [
+        Route("/runs/{run_id}/register", ("POST",), register),
+    ]

@@ -26,6 +26,7 @@ from labtrack._tags import (
 from labtrack.entities import Run
 from labtrack.errors import InvalidParameterValue, LabtrackError
 from labtrack.search import SearchSyntaxError
+from labtrack.server._routes import Route
 from labtrack.ui import _args
 from labtrack.ui._actions import field as form_field
 from labtrack.ui._actions import fields, perform, safe_next
@@ -39,9 +40,7 @@ from labtrack.ui._columns import (
 from labtrack.ui._render import redirect_with_flash, render, url, wants_json
 
 if TYPE_CHECKING:
-    from fastapi import APIRouter
-
-    from labtrack.server.app import ServerContext
+    from labtrack.server._context import ServerContext
     from labtrack.store.sql.store import SqlStore
 
 PAGE_SIZES = (25, 50, 100, 200, 500)
@@ -365,13 +364,11 @@ def _unfold(
     return out
 
 
-def router(ctx: ServerContext) -> APIRouter:
-    from fastapi import APIRouter
+def routes(ctx: ServerContext) -> list[Route]:
+    """The runs table and the actions on selected runs."""
 
     store = ctx.store
-    api = APIRouter(include_in_schema=False)
 
-    @api.get("/runs")
     def runs(request: Request) -> Response:
         if not _args.experiment_ids(request) and not wants_json(request):
             return redirect_with_flash(
@@ -381,7 +378,6 @@ def router(ctx: ServerContext) -> APIRouter:
         names = ", ".join(e["name"] for e in model["experiments"])
         return render(request, "runs.html", model, title=f"Runs of {names}")
 
-    @api.post("/runs/actions")
     async def actions(request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:
             what = form_field(form, "action")
@@ -413,4 +409,7 @@ def router(ctx: ServerContext) -> APIRouter:
 
         return await perform(request, action, "/experiments")
 
-    return api
+    return [
+        Route("/runs", ("GET",), runs),
+        Route("/runs/actions", ("POST",), actions),
+    ]

@@ -1,0 +1,99 @@
+"""Reading request bodies: the one reader every endpoint that takes a body goes through.
+
+The same rules everywhere (MLflow's JSON endpoints, labtrack's own, the artifact
+uploads, the UI's forms):
+
+- a ``Content-Length`` that is not a non-negative integer is a 400;
+- a body larger than the endpoint's limit is refused as soon as that is known: from
+  ``Content-Length`` before anything is read, else while reading, before it is all
+  buffered;
+- a client that disconnects before the end of its body, or sends less than its
+  ``Content-Length``, gets a 400 (it is the client's failure, not the server's).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import ClientDisconnect
+
+from labtrack.errors import BadRequest, LabtrackError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+
+#: The error for a body of ``size`` bytes over the ``limit``.
+TooLarge = Callable[[int, int], LabtrackError]
+
+
+def payload_too_large(size: int, limit: int) -> LabtrackError:
+    return PayloadTooLarge(f"Request body of {size} bytes is larger than the limit of {limit}")
+
+
+def declared_length(request: Request) -> int | None:
+    """The request's ``Content-Length``, None if it has none; BadRequest if it is invalid."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return None
+    text = declared.strip()
+    if not (text.isascii() and text.isdigit()):
+        raise BadRequest(f"Invalid Content-Length header {declared!r}")
+    return int(text)
+
+
+async def body_chunks(
+    request: Request,
+    limit: int | None = None,
+    *,
+    too_large: TooLarge = payload_too_large,
+    what: str = "The request body",
+) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, checked by the rules above (``limit=None``: any size).
+
+    ``what`` names the body in error messages (``"The upload of 'model.bin'"``).
+    """
+    declared = declared_length(request)
+    if limit is not None and declared is not None and declared > limit:
+        raise too_large(declared, limit)
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if limit is not None and received > limit:
+                raise too_large(received, limit)
+            if chunk:
+                yield chunk
+    except ClientDisconnect:
+        raise BadRequest(
+            f"{what} was interrupted: the client disconnected after {received} bytes"
+        ) from None
+    if declared is not None and received != declared:
+        raise BadRequest(
+            f"{what} is incomplete: got {received} of the {declared} bytes announced by "
+            "Content-Length"
+        )
+
+
+async def read_body(
+    request: Request, limit: int, *, too_large: TooLarge = payload_too_large
+) -> bytes:
+    """The whole body, at most ``limit`` bytes."""
+    return b"".join([chunk async for chunk in body_chunks(request, limit, too_large=too_large)])
+
+
+async def read_json(
+    request: Request, limit: int, *, too_large: TooLarge = payload_too_large
+) -> dict[str, Any]:
+    """The body as a JSON object (``{}`` for an empty body), at most ``limit`` bytes."""
+    body = await read_body(request, limit, too_large=too_large)
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"The request body must be a JSON object, got {type(data).__name__}")
+    return data

@@ -1,0 +1,179 @@
+"""Every endpoint that reads a body goes through one reader (labtrack/server/_body.py).
+
+The same request gets the same answer on a JSON endpoint (``experiments/create``), an
+artifact endpoint that reads JSON (``mpu/create``) and an artifact upload: a client that
+disconnects mid-body gets a 400 (and nothing is logged as a server error), a negative
+or non-numeric Content-Length is a 400, and the size limit is enforced while reading.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labtrack.server.app import ServerConfig, create_app
+
+API = "/api/2.0/mlflow"
+ARTIFACTS = "/api/2.0/mlflow-artifacts"
+LIMIT = 10_000
+
+JSON_ENDPOINT = ("POST", f"{API}/experiments/create")
+MPU_ENDPOINT = ("POST", f"{ARTIFACTS}/mpu/create/1/run/artifacts")
+UPLOAD_ENDPOINT = ("PUT", f"{ARTIFACTS}/artifacts/1/run/artifacts/f.bin")
+ENDPOINTS = [JSON_ENDPOINT, MPU_ENDPOINT, UPLOAD_ENDPOINT]
+LIMITED = [JSON_ENDPOINT, MPU_ENDPOINT, ("POST", "/api/2.0/labtrack/runs/log-bulk")]
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes
+    received: int  # how many of the request's messages the server took
+
+    def error(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.body)
+        assert set(data) == {"error_code", "message"}, data
+        return data
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Any:
+    return create_app(
+        ServerConfig(
+            backend_store_uri=f"sqlite:///{tmp_path / 'db.db'}",
+            artifacts_destination=str(tmp_path / "artifacts"),
+            max_body_bytes=LIMIT,
+        )
+    )
+
+
+async def call(
+    app: Any, method: str, path: str, headers: dict[str, str], messages: Iterator[dict[str, Any]]
+) -> Reply:
+    """One request straight to the ASGI app, its body sent as ``messages``."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+        "root_path": "",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    received = 0
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        received += 1
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return Reply(start["status"], body, received)
+
+
+def chunks(*parts: bytes, more: bool = False) -> Iterator[dict[str, Any]]:
+    for i, part in enumerate(parts):
+        yield {"type": "http.request", "body": part, "more_body": more or i < len(parts) - 1}
+
+
+def endless(chunk: bytes) -> Iterator[dict[str, Any]]:
+    while True:
+        yield {"type": "http.request", "body": chunk, "more_body": True}
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+async def test_a_client_that_disconnects_mid_body_gets_a_400(
+    app: Any, method: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Half of a JSON object, then the client goes away.
+    with caplog.at_level(logging.WARNING, logger="labtrack.server"):
+        reply = await call(
+            app, method, path, {"content-length": "40"}, chunks(b'{"name": "ha', more=True)
+        )
+    assert (reply.status, reply.error()["error_code"]) == (400, "BAD_REQUEST")
+    assert "was interrupted: the client disconnected after 12 bytes" in reply.error()["message"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+@pytest.mark.parametrize("length", ["-1", "-100", "ten", "1e3", "0x10", ""])
+async def test_an_invalid_content_length_is_a_400(
+    app: Any, method: str, path: str, length: str
+) -> None:
+    reply = await call(app, method, path, {"content-length": length}, chunks(b"{}"))
+    assert reply.status == 400
+    assert reply.error() == {
+        "error_code": "BAD_REQUEST",
+        "message": f"Invalid Content-Length header {length!r}",
+    }
+
+
+@pytest.mark.parametrize(("method", "path"), ENDPOINTS)
+async def test_a_body_shorter_than_its_content_length_is_a_400(
+    app: Any, method: str, path: str
+) -> None:
+    reply = await call(app, method, path, {"content-length": "100"}, chunks(b'{"path": "f"}'))
+    assert reply.status == 400
+    assert (
+        "is incomplete: got 13 of the 100 bytes announced by Content-Length"
+        in (reply.error()["message"])
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), LIMITED)
+async def test_a_body_over_the_limit_is_refused_while_it_is_read(
+    app: Any, method: str, path: str
+) -> None:
+    """No Content-Length (chunked): the reader stops as soon as the limit is passed,
+    without waiting for (or buffering) the rest of an endless body."""
+    reply = await call(app, method, path, {}, endless(b" " * 1000))
+    assert reply.status == 413
+    assert reply.error() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": f"Request body of 11000 bytes is larger than the limit of {LIMIT}",
+    }
+    assert reply.received == LIMIT // 1000 + 1
+
+
+@pytest.mark.parametrize(("method", "path"), LIMITED)
+async def test_a_declared_body_over_the_limit_is_refused_before_it_is_read(
+    app: Any, method: str, path: str
+) -> None:
+    reply = await call(app, method, path, {"content-length": str(10**12)}, endless(b" "))
+    assert reply.status == 413
+    assert reply.error()["message"] == (
+        f"Request body of {10**12} bytes is larger than the limit of {LIMIT}"
+    )
+    assert reply.received == 0
+
+
+async def test_an_upload_is_not_limited_by_the_json_limit(app: Any) -> None:
+    method, path = UPLOAD_ENDPOINT
+    body = b"x" * (3 * LIMIT)
+    reply = await call(app, method, path, {"content-length": str(len(body))}, chunks(body))
+    assert (reply.status, json.loads(reply.body)) == (200, {})
