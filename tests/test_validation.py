@@ -133,10 +133,22 @@ def test_a_metric_message_names_where_it_came_from() -> None:
         v.validate_metric_point(Metric("m", 1.0, 0, "x"), path="metrics[3]")  # type: ignore[arg-type]
 
 
-def test_a_metric_point_may_be_a_plain_tuple() -> None:
+def test_a_metric_point_is_converted_to_its_types() -> None:
     point = v.validate_metric_point(Metric("m", 1, 2, 3))
     assert point == Metric("m", 1.0, 2, 3)
     assert type(point.value) is float
+
+
+def test_a_metric_point_may_be_a_plain_tuple() -> None:
+    point = v.validate_metric_point(("m", 1, 2, 3))
+    assert point == Metric("m", 1.0, 2, 3)
+    assert type(point) is Metric
+
+
+@pytest.mark.parametrize("point", [("m", 1.0, 2), {"key": "m"}, "m", None])
+def test_a_metric_point_of_another_shape_is_refused(point: object) -> None:
+    with refused("Expected a Metric or a (key, value, timestamp, step) tuple (metrics[0]), got"):
+        v.validate_metric_point(point, path="metrics[0]")
 
 
 @given(

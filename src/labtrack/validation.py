@@ -130,7 +130,14 @@ def validate_metric_point(metric: Any, *, path: str = "") -> Metric:
             and INT64_MIN <= step <= INT64_MAX
         ):
             return metric
-    return validate_metric(metric.key, metric.value, metric.timestamp, metric.step, path=path)
+    if isinstance(metric, Metric):
+        return validate_metric(metric.key, metric.value, metric.timestamp, metric.step, path=path)
+    if isinstance(metric, tuple) and len(metric) == 4:
+        return validate_metric(*metric, path=path)
+    where = f" ({path})" if path else ""
+    raise InvalidParameterValue(
+        f"Expected a Metric or a (key, value, timestamp, step) tuple{where}, got {metric!r:.200}"
+    )
 
 
 def _new_metric(fields: tuple[str, float, int, int]) -> Metric:

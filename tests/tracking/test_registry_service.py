@@ -195,7 +195,8 @@ def test_the_tracking_service_holds_one_over_its_store(store: SqlStore) -> None:
     assert service.registry is service.registry
     assert service.registry.store is store
     service.registry.create_registered_model("churn")
-    assert service.get_registered_model("churn").name == "churn"  # the delegating names
+    assert service.registry.get_registered_model("churn").name == "churn"
+    assert not hasattr(service, "get_registered_model")  # one way in: service.registry
 
 
 def test_a_store_without_a_registry() -> None:

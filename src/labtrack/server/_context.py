@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from labtrack.artifacts._uri import location_to_uri
 from labtrack.config import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_TRACKING_URI,
@@ -87,11 +88,11 @@ class ServerContext:
         from labtrack.tracking.service import TrackingService
 
         self.config = config
-        self.artifacts_destination = _as_uri(config.artifacts_destination)
+        self.artifacts_destination = location_to_uri(config.artifacts_destination)
         root = config.default_artifact_root or (
             f"{PROXY_SCHEME}:" if config.serve_artifacts else self.artifacts_destination
         )
-        self.store: SqlStore = SqlStore(config.backend_store_uri, _as_uri(root))
+        self.store: SqlStore = SqlStore(config.backend_store_uri, location_to_uri(root))
         self.service: TrackingService = TrackingService(self.store)
 
     def proxied_location(self, uri: str) -> str:
@@ -141,11 +142,3 @@ class ServerContext:
             f"{PROXY_SCHEME}:/ location, an object store URI (s3://...), or a place under the "
             "server's artifact destination"
         )
-
-
-def _as_uri(location: str) -> str:
-    if "://" in location or location.startswith(f"{PROXY_SCHEME}:") or location.startswith("file:"):
-        return location.rstrip("/")
-    from labtrack.artifacts import path_to_file_uri
-
-    return path_to_file_uri(os.path.abspath(os.path.expanduser(location)))

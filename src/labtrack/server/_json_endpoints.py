@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from labtrack._tags import UNKNOWN_USER
 from labtrack.server._body import TooLarge, payload_too_large, read_json
 from labtrack.server._params import Params
 from labtrack.server._routes import Route
-from labtrack.tracking._registry_service import ACTING_USER, UNKNOWN_USER
+from labtrack.tracking._registry_service import ACTING_USER
 
 if TYPE_CHECKING:
     from starlette.requests import Request

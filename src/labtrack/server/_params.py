@@ -12,10 +12,11 @@ from typing import Any, TypeVar
 
 from labtrack._protocol import int_from_json
 from labtrack.errors import InvalidParameterValue
+from labtrack.validation import INT64_MAX, INT64_MIN
 
 T = TypeVar("T")
 _INT32 = (-(2**31), 2**31 - 1)
-_INT64 = (-(2**63), 2**63 - 1)
+_INT64 = (INT64_MIN, INT64_MAX)
 
 
 def _missing(name: str) -> InvalidParameterValue:

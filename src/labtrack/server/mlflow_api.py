@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from labtrack import _protocol as wire
+from labtrack._tags import MLFLOW_LOGGED_MODELS
 from labtrack.entities import RunStatus, RunTag
 from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
 from labtrack.server._json_endpoints import JsonEndpoint, json_routes
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from labtrack.server._routes import Route
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
-LOGGED_MODELS_TAG = "mlflow.log-model.history"
 BULK_INTERVAL_MAX_RESULTS = 2500
 
 
@@ -120,15 +120,12 @@ def delete_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 # -- runs ------------------------------------------------------------------------------
 def create_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     tags = _tags(p)
-    user = p.string("user_id")
-    if user is None:
-        user = next((t.value for t in tags if t.key == "mlflow.user"), "")
     run = ctx.service.create_run(
         p.string("experiment_id") or "0",
         start_time=p.int64("start_time"),
         tags=tags,
         run_name=p.string("run_name") or None,
-        user_id=user,
+        user_id=p.string("user_id"),
     )
     created = wire.run_to_json(run)
     created.pop("outputs", None)  # MLflow's runs/create answers without it (runs/get has it)
@@ -239,9 +236,9 @@ def log_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
         model = json.loads(text)
     except ValueError as exc:
         raise InvalidParameterValue(f"Invalid model_json: {exc}") from None
-    history = json.loads(ctx.service.get_run(run_id).data.tags.get(LOGGED_MODELS_TAG, "[]"))
+    history = json.loads(ctx.service.get_run(run_id).data.tags.get(MLFLOW_LOGGED_MODELS, "[]"))
     history.append(model)
-    ctx.service.set_tag(run_id, LOGGED_MODELS_TAG, json.dumps(history))
+    ctx.service.set_tag(run_id, MLFLOW_LOGGED_MODELS, json.dumps(history))
     return {}
 
 

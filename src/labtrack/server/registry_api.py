@@ -76,37 +76,37 @@ def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str
 
 # -- registered models --------------------------------------------------------------------
 def create_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    model = ctx.service.create_registered_model(
+    model = ctx.service.registry.create_registered_model(
         p.string("name", required=True), _tags(p), p.string("description")
     )
     return _model(model)
 
 
 def get_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    return _model(ctx.service.get_registered_model(p.string("name", required=True)))
+    return _model(ctx.service.registry.get_registered_model(p.string("name", required=True)))
 
 
 def rename_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    model = ctx.service.rename_registered_model(
+    model = ctx.service.registry.rename_registered_model(
         p.string("name", required=True), p.string("new_name", required=True)
     )
     return _model(model)
 
 
 def update_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    model = ctx.service.update_registered_model(
+    model = ctx.service.registry.update_registered_model(
         p.string("name", required=True), p.string("description")
     )
     return _model(model)
 
 
 def delete_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.delete_registered_model(p.string("name", required=True))
+    ctx.service.registry.delete_registered_model(p.string("name", required=True))
     return {}
 
 
 def search_registered_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    page = ctx.service.search_registered_models(
+    page = ctx.service.registry.search_registered_models(
         filter_string=p.string("filter"),
         max_results=p.int64("max_results") or 100,
         order_by=p.str_list("order_by"),
@@ -116,21 +116,21 @@ def search_registered_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def get_latest_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    versions = ctx.service.get_latest_versions(
+    versions = ctx.service.registry.get_latest_versions(
         p.string("name", required=True), p.str_list("stages")
     )
     return _page("model_versions", [wire.model_version_to_json(v) for v in versions], None)
 
 
 def set_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_registered_model_tag(
+    ctx.service.registry.set_registered_model_tag(
         p.string("name", required=True), p.string("key", required=True), p.string("value") or ""
     )
     return {}
 
 
 def delete_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.delete_registered_model_tag(
+    ctx.service.registry.delete_registered_model_tag(
         p.string("name", required=True), p.string("key", required=True)
     )
     return {}
@@ -138,21 +138,21 @@ def delete_registered_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]
 
 # -- aliases ------------------------------------------------------------------------------
 def set_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_registered_model_alias(
+    ctx.service.registry.set_registered_model_alias(
         p.string("name", required=True), p.string("alias", required=True), _version(p)
     )
     return {}
 
 
 def delete_registered_model_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.delete_registered_model_alias(
+    ctx.service.registry.delete_registered_model_alias(
         p.string("name", required=True), p.string("alias", required=True)
     )
     return {}
 
 
 def get_model_version_by_alias(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    version = ctx.service.get_model_version_by_alias(
+    version = ctx.service.registry.get_model_version_by_alias(
         p.string("name", required=True), p.string("alias", required=True)
     )
     return _model_version(version)
@@ -164,7 +164,7 @@ def create_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
     run_id = p.string("run_id") or None
     model_id = p.string("model_id") or None
     check_source(ctx, source, run_id, model_id)
-    version = ctx.service.create_model_version(
+    version = ctx.service.registry.create_model_version(
         p.string("name", required=True),
         source,
         run_id=run_id,
@@ -177,19 +177,19 @@ def create_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def get_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    version = ctx.service.get_model_version(p.string("name", required=True), _version(p))
+    version = ctx.service.registry.get_model_version(p.string("name", required=True), _version(p))
     return _model_version(version)
 
 
 def update_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    version = ctx.service.update_model_version(
+    version = ctx.service.registry.update_model_version(
         p.string("name", required=True), _version(p), p.string("description")
     )
     return _model_version(version)
 
 
 def transition_model_version_stage(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    version = ctx.service.transition_model_version_stage(
+    version = ctx.service.registry.transition_model_version_stage(
         p.string("name", required=True),
         _version(p),
         p.string("stage", required=True),
@@ -199,17 +199,19 @@ def transition_model_version_stage(ctx: ServerContext, p: Params) -> dict[str, A
 
 
 def delete_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.delete_model_version(p.string("name", required=True), _version(p))
+    ctx.service.registry.delete_model_version(p.string("name", required=True), _version(p))
     return {}
 
 
 def get_model_version_download_uri(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    uri = ctx.service.get_model_version_download_uri(p.string("name", required=True), _version(p))
+    uri = ctx.service.registry.get_model_version_download_uri(
+        p.string("name", required=True), _version(p)
+    )
     return {"artifact_uri": uri}
 
 
 def search_model_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    page = ctx.service.search_model_versions(
+    page = ctx.service.registry.search_model_versions(
         filter_string=p.string("filter"),
         max_results=p.int64("max_results") or 10_000,
         order_by=p.str_list("order_by"),
@@ -219,7 +221,7 @@ def search_model_versions(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def set_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_model_version_tag(
+    ctx.service.registry.set_model_version_tag(
         p.string("name", required=True),
         _version(p),
         p.string("key", required=True),
@@ -229,7 +231,7 @@ def set_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def delete_model_version_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.delete_model_version_tag(
+    ctx.service.registry.delete_model_version_tag(
         p.string("name", required=True), _version(p), p.string("key", required=True)
     )
     return {}
@@ -378,7 +380,7 @@ def _events_endpoint(ctx: ServerContext) -> Any:
         """The model registry's append-only event log, oldest first: every change to a
         registered model, its versions, stages, aliases, tags and descriptions, with who
         made it and when."""
-        page = ctx.service.get_registry_events(
+        page = ctx.service.registry.get_registry_events(
             name, action or (), start_time, end_time, max_results, page_token
         )
         return {

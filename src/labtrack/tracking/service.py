@@ -7,9 +7,9 @@ names, lifecycle checks that need no storage). Stores below it only store.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from labtrack import validation as v
 from labtrack._clock import now_ms
@@ -39,24 +39,10 @@ from labtrack.store.base import LoggedModelStore, RegistryStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
 from labtrack.tracking._registry_service import RegistryService
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 
 def run_user(tags: Mapping[str, str], user_id: str | None = None) -> str:
     """Who a new run is by: ``user_id`` when given, else its ``mlflow.user`` tag, else ""."""
     return user_id if user_id is not None else tags.get(MLFLOW_USER, "")
-
-
-def _on_registry(
-    method: Callable[Concatenate[RegistryService, P], R],
-) -> Callable[Concatenate[TrackingService, P], R]:
-    def call(self: TrackingService, *args: P.args, **kwargs: P.kwargs) -> R:
-        return method(self.registry, *args, **kwargs)
-
-    call.__name__ = method.__name__
-    call.__doc__ = method.__doc__
-    return call
 
 
 class TrackingService:
@@ -440,31 +426,6 @@ class TrackingService:
             )
         checked = (v.validate_param(k, val, truncate=self.truncate) for k, val in params.items())
         return {p.key: p.value for p in checked}
-
-    # -- the registry's operations, until server/registry_api.py calls service.registry ---
-    # (issue 11 follow-up: delete this block then; everything else calls service.registry)
-    create_registered_model = _on_registry(RegistryService.create_registered_model)
-    get_registered_model = _on_registry(RegistryService.get_registered_model)
-    rename_registered_model = _on_registry(RegistryService.rename_registered_model)
-    update_registered_model = _on_registry(RegistryService.update_registered_model)
-    delete_registered_model = _on_registry(RegistryService.delete_registered_model)
-    search_registered_models = _on_registry(RegistryService.search_registered_models)
-    get_latest_versions = _on_registry(RegistryService.get_latest_versions)
-    set_registered_model_tag = _on_registry(RegistryService.set_registered_model_tag)
-    delete_registered_model_tag = _on_registry(RegistryService.delete_registered_model_tag)
-    create_model_version = _on_registry(RegistryService.create_model_version)
-    get_model_version = _on_registry(RegistryService.get_model_version)
-    update_model_version = _on_registry(RegistryService.update_model_version)
-    transition_model_version_stage = _on_registry(RegistryService.transition_model_version_stage)
-    delete_model_version = _on_registry(RegistryService.delete_model_version)
-    get_model_version_download_uri = _on_registry(RegistryService.get_model_version_download_uri)
-    search_model_versions = _on_registry(RegistryService.search_model_versions)
-    set_model_version_tag = _on_registry(RegistryService.set_model_version_tag)
-    delete_model_version_tag = _on_registry(RegistryService.delete_model_version_tag)
-    set_registered_model_alias = _on_registry(RegistryService.set_registered_model_alias)
-    delete_registered_model_alias = _on_registry(RegistryService.delete_registered_model_alias)
-    get_model_version_by_alias = _on_registry(RegistryService.get_model_version_by_alias)
-    get_registry_events = _on_registry(RegistryService.get_registry_events)
 
 
 MAX_MODEL_NAME_LENGTH = 500
