@@ -75,6 +75,13 @@ class TrackingService:
             raise InvalidParameterValue(
                 f"Invalid artifact location {artifact_location!r}: it must be a string"
             )
+        if artifact_location:
+            # The URI rule of default artifact roots (tracking._stores) holds for explicit
+            # locations too: a local path is kept as an absolute file: URI, not relative to
+            # whichever directory a later reader runs in.
+            from labtrack.artifacts import location_to_uri
+
+            artifact_location = location_to_uri(artifact_location)
         return self.store.create_experiment(name, artifact_location or None, checked)
 
     def get_experiment(self, experiment_id: str) -> Experiment:
@@ -133,7 +140,8 @@ class TrackingService:
         tag_names = {t.key: t.value for t in tag_list}
         if run_name is not None:
             run_name = v.validate_run_name(run_name)
-            if MLFLOW_RUN_NAME in tag_names and tag_names[MLFLOW_RUN_NAME] != run_name:
+            # As MLflow: an empty name or tag is no name, so it conflicts with nothing.
+            if run_name and tag_names.get(MLFLOW_RUN_NAME) not in (None, "", run_name):
                 raise InvalidParameterValue(
                     f"Both run_name ({run_name!r}) and the tag {MLFLOW_RUN_NAME} "
                     f"({tag_names[MLFLOW_RUN_NAME]!r}) were given, with different values"
