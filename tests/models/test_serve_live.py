@@ -240,7 +240,9 @@ def test_same_predictions_as_mlflow_models_serve(tmp_path: Path, frame: Any, sk_
             try:
                 _ping(f"http://127.0.0.1:{theirs_port}", timeout=120, proc=theirs)
             except (RuntimeError, TimeoutError) as exc:
-                raise AssertionError(f"{exc}; MLflow's log: {theirs_log.read_text()[-2000:]}")
+                raise AssertionError(
+                    f"{exc}; MLflow's log: {theirs_log.read_text()[-2000:]}"
+                ) from exc
             for content_type, body in payloads:
                 answers = [
                     httpx.post(
