@@ -36,7 +36,7 @@ def test_every_command_is_documented(path: str) -> None:
 
 
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
-def test_every_setting_is_documented(setting) -> None:  # type: ignore[no-untyped-def]
+def test_every_setting_is_documented(setting) -> None:
     text = (DOCS / "configuration.md").read_text()
     assert f"`{setting.name}`" in text
     for var in setting.env:

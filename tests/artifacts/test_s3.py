@@ -418,13 +418,13 @@ def test_streams_without_readinto(s3_repo: S3ArtifactRepository) -> None:
     s3_repo.log_bytes(b"abcdef" * 100, "f.bin")
     with s3_repo.open("f.bin") as stream:
         assert isinstance(stream, io.BufferedReader)
-        body = stream.raw._body  # type: ignore[attr-defined]
+        body = stream.raw._body
 
         class OldBody:  # botocore < 1.31: read() only
             read = body.read
             close = body.close
 
-        stream.raw._body = OldBody()  # type: ignore[attr-defined]
+        stream.raw._body = OldBody()
         assert stream.read(4) == b"abcd"
         assert stream.read() == (b"abcdef" * 100)[4:]
 

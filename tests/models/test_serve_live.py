@@ -350,7 +350,7 @@ def test_client_mistakes_over_the_network(
 
 
 def test_oversized_bodies_are_413_and_the_server_goes_on(live: LiveServer) -> None:
-    row = {"columns": ["a", "b", "c", "n"], "data": [[0.1, 0.2, 0.3, 1]] * 20_000}
+    row: dict[str, Any] = {"columns": ["a", "b", "c", "n"], "data": [[0.1, 0.2, 0.3, 1]] * 20_000}
     body = json.dumps({"dataframe_split": row}).encode()
     assert len(body) > MAX_BODY
     # Content-Length says so: refused before the body is read

@@ -19,7 +19,7 @@ from labtrack.store.sql.store import SqlStore
 SNAPSHOTS = Path(__file__).with_name("schemas")
 
 
-def schema_differences(engine) -> list:  # type: ignore[no-untyped-def]
+def schema_differences(engine) -> list:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
@@ -28,7 +28,7 @@ def schema_differences(engine) -> list:  # type: ignore[no-untyped-def]
         return list(compare_metadata(context, metadata))
 
 
-def test_new_database_matches_the_schema(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_new_database_matches_the_schema(sql_store) -> None:
     assert schema_differences(sql_store.engine) == []
     with sql_store.engine.connect() as conn:
         assert current_revision(conn) == HEAD_REVISION
