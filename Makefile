@@ -1,6 +1,7 @@
 # `make test` is the one command that installs what the tests need and runs them all:
 # lint (ruff; lint-imports checks the layers in pyproject's [tool.importlinter]), types (mypy)
-# and the test suite (pytest). CI runs exactly this.
+# and the test suite (pytest) with its coverage, which must not fall below
+# [tool.coverage.report] fail_under in pyproject.toml. CI runs exactly this.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
@@ -33,7 +34,7 @@ $(MLFLOW_VENV)/bin/mlflow:
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet "$(MLFLOW_REFERENCE)"
 
 pytest: $(BIN)/.installed $(MLFLOW_VENV)/bin/mlflow
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --cov=labtrack --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

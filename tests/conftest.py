@@ -34,7 +34,7 @@ def artifact_root(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def sql_store(db_uri: str, artifact_root: str):  # type: ignore[no-untyped-def]
+def sql_store(db_uri: str, artifact_root: str):
     """A SqlStore on each database backend."""
     from labtrack.store.sql.store import SqlStore
 
@@ -42,7 +42,7 @@ def sql_store(db_uri: str, artifact_root: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(params=[*BACKENDS, "rest"])
-def store(request: pytest.FixtureRequest, tmp_path: Path, artifact_root: str):  # type: ignore[no-untyped-def]
+def store(request: pytest.FixtureRequest, tmp_path: Path, artifact_root: str):
     """Every tracking store: SqlStore on each database, and RestStore through a live server.
 
     The server variant keeps artifacts where the SQL variants do (``artifact_root``), so
@@ -97,7 +97,7 @@ def _forget_stores() -> None:
 
     stores = sys.modules.get("labtrack.tracking._stores")
     if stores is not None:
-        stores._STORES.clear()  # type: ignore[attr-defined]
+        stores._STORES.clear()
 
 
 def _reset_fluent_state() -> None:
@@ -107,16 +107,16 @@ def _reset_fluent_state() -> None:
     if fluent is None:
         return
     try:
-        while fluent.active_run() is not None:  # type: ignore[attr-defined]
-            fluent.end_run()  # type: ignore[attr-defined]
+        while fluent.active_run() is not None:
+            fluent.end_run()
     except Exception:
-        fluent._local.stack.clear()  # type: ignore[attr-defined]
-    fluent._state.experiment_id = None  # type: ignore[attr-defined]
-    fluent._state.client = None  # type: ignore[attr-defined]
-    fluent._state.open_runs.clear()  # type: ignore[attr-defined]
+        fluent._local.stack.clear()
+    fluent._state.experiment_id = None
+    fluent._state.client = None
+    fluent._state.open_runs.clear()
     batching = sys.modules.get("labtrack.tracking._batching")
-    if batching is not None and batching._queue is not None:  # type: ignore[attr-defined]
+    if batching is not None and batching._queue is not None:
         try:
-            batching._queue.flush()  # type: ignore[attr-defined]
+            batching._queue.flush()
         except Exception:
             pass

@@ -134,5 +134,5 @@ def serve_in_process(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if log_file:
-            out.close()  # type: ignore[union-attr]
+        if not isinstance(out, int):
+            out.close()

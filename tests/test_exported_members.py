@@ -100,7 +100,7 @@ def test_all_is_exactly_the_public_surface() -> None:
 
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_thing"):
-        labtrack.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
+        labtrack.no_such_thing  # noqa: B018
 
 
 def test_import_does_not_load_heavy_dependencies() -> None:

@@ -275,10 +275,14 @@ def test_empty_run_filter_is_none(text: str | None) -> None:
     assert parse_run_filter(text) is None
 
 
-def test_number_types_follow_the_literal() -> None:
-    assert type(parse_run_filter("metrics.a > 7").value) is int  # type: ignore[union-attr]
-    assert type(parse_run_filter("metrics.a > 7.0").value) is float  # type: ignore[union-attr]
-    assert type(parse_run_filter("start_time > 1e3").value) is float  # type: ignore[union-attr]
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("metrics.a > 7", int), ("metrics.a > 7.0", float), ("start_time > 1e3", float)],
+)
+def test_number_types_follow_the_literal(text: str, kind: type) -> None:
+    node = parse_run_filter(text)
+    assert isinstance(node, Comparison)
+    assert type(node.value) is kind
 
 
 RUN_FILTER_ERRORS: list[tuple[str, str, int | None]] = [

@@ -558,7 +558,7 @@ class _Parser:
         try:
             return _unescape(body)
         except (ValueError, KeyError, OverflowError):
-            raise self.error(position, "invalid escape sequence in string")
+            raise self.error(position, "invalid escape sequence in string") from None
 
     # -- filters -----------------------------------------------------------
 

@@ -1,14 +1,15 @@
-"""LocalArtifactRepository: round trips, listing, download, streaming, deletion, confinement."""
+"""LocalArtifactRepository: files on disk, atomic writes, symlinks, special files, confinement.
+
+What every kind of repository does (round trips, listing, streaming, downloads,
+deletion) is tested in test_repository_contract.py.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,6 +18,9 @@ from labtrack.artifacts._atomic import TEMP_PREFIX
 from labtrack.artifacts.local import LocalArtifactRepository
 from labtrack.entities import FileInfo
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
+
+from ._support import read as _read
+from ._support import tree as _tree
 
 needs_symlinks = pytest.mark.skipif(os.name == "nt", reason="symlinks need privileges on Windows")
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs")
@@ -32,50 +36,35 @@ def repo(root: Path) -> LocalArtifactRepository:
     return LocalArtifactRepository(path_to_file_uri(root))
 
 
-def _tree(path: Path) -> dict[str, bytes | None]:
-    """Every entry under ``path``: relative posix path -> bytes (files) or None (dirs)."""
-    out: dict[str, bytes | None] = {}
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path).as_posix()
-        out[rel] = None if p.is_dir() else p.read_bytes()
-    return out
-
-
-def _read(repo: LocalArtifactRepository, path: str) -> bytes:
-    with repo.open(path) as stream:
-        return stream.read()
-
-
-@pytest.fixture
-def source_dir(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    (src / "sub" / "deep").mkdir(parents=True)
-    (src / "a.txt").write_bytes(b"alpha")
-    (src / "sub" / "b.json").write_bytes(b'{"b": 1}')
-    (src / "sub" / "deep" / "c.bin").write_bytes(bytes(range(256)) * 10)
-    return src
-
-
 # -- writing and round trips ---------------------------------------------------------
 
 
-def test_log_artifact_at_root_and_under_path(tmp_path: Path, repo: LocalArtifactRepository) -> None:
+def test_artifacts_are_plain_files_under_the_root(
+    tmp_path: Path, source_dir: Path, repo: LocalArtifactRepository
+) -> None:
     f = tmp_path / "model.pkl"
     f.write_bytes(b"weights")
     repo.log_artifact(f)
     repo.log_artifact(str(f), "models/v1")
     assert (repo.root / "model.pkl").read_bytes() == b"weights"
     assert (repo.root / "models" / "v1" / "model.pkl").read_bytes() == b"weights"
-    assert [i.path for i in repo.list_artifacts()] == ["model.pkl", "models"]
-
-
-def test_log_artifact_overwrites(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    f = tmp_path / "x.txt"
-    f.write_bytes(b"one")
-    repo.log_artifact(f)
-    f.write_bytes(b"two!")
-    repo.log_artifact(f)
-    assert repo.list_artifacts() == [FileInfo("x.txt", False, 4)]
+    repo.log_artifacts(source_dir, "data")
+    assert _tree(repo.root / "data") == _tree(source_dir)
+    repo.log_bytes(b"<html/>", "reports/a.html")
+    assert (repo.root / "reports" / "a.html").read_bytes() == b"<html/>"
+    repo.delete_artifacts("data/sub/deep/")
+    repo.delete_artifacts("models")
+    assert _tree(repo.root) == {
+        "data": None,
+        "data/a.txt": b"alpha",
+        "data/sub": None,
+        "data/sub/b.json": b'{"b": 1}',
+        "model.pkl": b"weights",
+        "reports": None,
+        "reports/a.html": b"<html/>",
+    }
+    repo.delete_artifacts()
+    assert not repo.root.exists()
 
 
 def test_log_artifact_source_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
@@ -96,16 +85,6 @@ def test_log_artifact_source_may_be_anywhere(tmp_path: Path, repo: LocalArtifact
     stored = repo.root / "link.csv"
     assert not stored.is_symlink()
     assert stored.read_bytes() == b"1,2"
-
-
-def test_log_artifacts_round_trip(
-    tmp_path: Path, source_dir: Path, repo: LocalArtifactRepository
-) -> None:
-    repo.log_artifacts(source_dir, "data")
-    assert _tree(repo.root / "data") == _tree(source_dir)
-    local = repo.download_artifacts("data", tmp_path / "dl")
-    assert local == str(tmp_path / "dl" / "data")
-    assert _tree(Path(local)) == _tree(source_dir)
 
 
 def test_log_artifacts_at_root(source_dir: Path, repo: LocalArtifactRepository) -> None:
@@ -149,36 +128,6 @@ def test_log_artifacts_validates_everything_before_writing(
     with pytest.raises(InvalidParameterValue, match="backslash"):
         repo.log_artifacts(src)
     assert not repo.root.exists()
-
-
-def test_log_bytes(repo: LocalArtifactRepository) -> None:
-    repo.log_bytes(b"<html/>", "reports/a.html")
-    repo.log_bytes(bytearray(b"x"), "reports/b.txt")
-    repo.log_bytes(memoryview(b"yz"), "./c.txt")
-    assert (repo.root / "reports" / "a.html").read_bytes() == b"<html/>"
-    assert repo.list_artifacts("reports") == [
-        FileInfo("reports/a.html", False, 7),
-        FileInfo("reports/b.txt", False, 1),
-    ]
-    assert repo.list_artifacts() == [FileInfo("c.txt", False, 2), FileInfo("reports", True)]
-    repo.log_bytes(b"", "reports/a.html")
-    assert repo.file_size("reports/a.html") == 0
-
-
-@pytest.mark.parametrize(
-    ("bad_file", "message"),
-    [
-        (None, "log_bytes needs a file name, got the artifact root"),
-        ("", "log_bytes needs a file name, got the artifact root"),
-        (".", "log_bytes needs a file name, got the artifact root"),
-        ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
-    ],
-)
-def test_log_bytes_needs_a_file_name(
-    repo: LocalArtifactRepository, bad_file: Any, message: str
-) -> None:
-    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
-        repo.log_bytes(b"x", bad_file)
 
 
 def test_log_bytes_needs_bytes(repo: LocalArtifactRepository) -> None:
@@ -231,30 +180,6 @@ def test_readers_never_see_partial_writes(repo: LocalArtifactRepository) -> None
 # -- listing ----------------------------------------------------------------------
 
 
-def test_list_semantics(repo: LocalArtifactRepository) -> None:
-    for name in ["z.txt", "b/inner.txt", "a.txt", "B.txt", "m/n/o.txt"]:
-        repo.log_bytes(name.encode(), name)
-    top = repo.list_artifacts()
-    assert top == [
-        FileInfo("B.txt", False, 5),
-        FileInfo("a.txt", False, 5),
-        FileInfo("b", True, None),
-        FileInfo("m", True, None),
-        FileInfo("z.txt", False, 5),
-    ]
-    assert repo.list_artifacts(None) == repo.list_artifacts("") == repo.list_artifacts(".") == top
-    assert repo.list_artifacts("m") == [FileInfo("m/n", True, None)]
-    assert repo.list_artifacts("m/n/") == [FileInfo("m/n/o.txt", False, 9)]
-    assert repo.list_artifacts("missing") == []
-    assert repo.list_artifacts("missing/deeper") == []
-    assert repo.list_artifacts("a.txt") == []
-    assert repo.list_artifacts("a.txt/x") == []
-
-
-def test_list_before_anything_is_logged(repo: LocalArtifactRepository) -> None:
-    assert repo.list_artifacts() == []
-
-
 def test_list_hides_writes_in_progress(repo: LocalArtifactRepository) -> None:
     repo.log_bytes(b"x", "f.txt")
     (repo.root / f"{TEMP_PREFIX}abc").write_bytes(b"partial")
@@ -270,57 +195,6 @@ def test_special_files_are_not_artifacts(repo: LocalArtifactRepository) -> None:
         repo.open("pipe")  # would block forever without O_NONBLOCK
     with pytest.raises(ResourceDoesNotExist, match="Artifact 'pipe' does not exist"):
         repo.file_size("pipe")
-
-
-# -- reading ----------------------------------------------------------------------
-
-
-def test_open_streams(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    big = tmp_path / "big.bin"
-    chunk = os.urandom(64 * 1024)
-    with open(big, "wb") as f:
-        for _ in range(48):  # 3 MiB
-            f.write(chunk)
-    repo.log_artifact(big, "blobs")
-    digest = hashlib.sha256()
-    with repo.open("blobs/big.bin") as stream:
-        while block := stream.read(256 * 1024):
-            assert len(block) <= 256 * 1024
-            digest.update(block)
-    assert digest.hexdigest() == hashlib.sha256(big.read_bytes()).hexdigest()
-    stream, size = repo.open_sized("blobs/big.bin")
-    with stream:
-        assert size == big.stat().st_size == repo.file_size("blobs/big.bin")
-
-
-def test_open_errors(repo: LocalArtifactRepository) -> None:
-    repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(
-        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
-    ):
-        repo.open("d/missing.txt")
-    with pytest.raises(
-        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
-    ):
-        repo.open("d/f.txt/below")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        repo.open("d")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        repo.open("")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        repo.open_sized("d")
-
-
-def test_file_info_and_size(repo: LocalArtifactRepository) -> None:
-    repo.log_bytes(b"abcd", "d/f.txt")
-    assert repo.get_file_info("d/f.txt") == FileInfo("d/f.txt", False, 4)
-    assert repo.get_file_info("d/") == FileInfo("d", True, None)
-    assert repo.get_file_info(None) == FileInfo("", True, None)
-    assert repo.file_size("d/f.txt") == 4
-    with pytest.raises(InvalidParameterValue, match="Artifact 'd' is a directory, not a file"):
-        repo.file_size("d")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
-        repo.file_size("nope")
 
 
 # -- downloading ------------------------------------------------------------------
@@ -365,31 +239,7 @@ def test_download_dir_to_temp(source_dir: Path, repo: LocalArtifactRepository) -
     assert _tree(local) == _tree(source_dir / "sub")
 
 
-def test_download_errors(tmp_path: Path, repo: LocalArtifactRepository) -> None:
-    repo.log_bytes(b"x", "f.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'missing' does not exist"):
-        repo.download_artifacts("missing", tmp_path / "dl")
-    (tmp_path / "a-file").write_bytes(b"")
-    with pytest.raises(InvalidParameterValue, match="not a directory"):
-        repo.download_artifacts("f.txt", tmp_path / "a-file")
-
-
 # -- deleting ---------------------------------------------------------------------
-
-
-def test_delete(source_dir: Path, repo: LocalArtifactRepository) -> None:
-    repo.log_artifacts(source_dir)
-    repo.delete_artifacts("a.txt")
-    repo.delete_artifacts("sub/deep/")
-    assert _tree(repo.root) == {"sub": None, "sub/b.json": b'{"b": 1}'}
-    repo.delete_artifacts("missing")  # idempotent
-    repo.delete_artifacts("missing/deeper")
-    repo.delete_artifacts("sub/b.json/x")
-    repo.delete_artifacts()
-    assert repo.list_artifacts() == []
-    repo.delete_artifacts()
-    repo.log_bytes(b"again", "f.txt")  # the root is recreated on demand
-    assert repo.list_artifacts() == [FileInfo("f.txt", False, 5)]
 
 
 def test_delete_root_of_filesystem_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

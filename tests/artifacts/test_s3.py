@@ -1,24 +1,21 @@
 """S3ArtifactRepository against a real S3-compatible HTTP endpoint (moto's server mode).
 
 One moto server per test session (per xdist worker), bound to 127.0.0.1 on a
-free port; every test gets a bucket of its own. Behaviour shared with the local
-repository is tested on both through the ``any_repo`` fixture.
+free port; every test gets a bucket of its own (the fixtures are in conftest.py).
+What every kind of repository does is tested in test_repository_contract.py; this
+file tests what only S3 does.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import logging
 import os
-import re
 import select
 import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,8 +25,7 @@ from typing import Any
 
 import pytest
 
-from labtrack.artifacts import ArtifactRepository, get_artifact_repository, path_to_file_uri
-from labtrack.artifacts.local import LocalArtifactRepository
+from labtrack.artifacts import get_artifact_repository
 from labtrack.entities import FileInfo
 from labtrack.errors import (
     ConfigurationError,
@@ -41,6 +37,9 @@ from labtrack.errors import (
     TemporarilyUnavailable,
 )
 
+from ._support import S3_PREFIX as PREFIX
+from ._support import clean_aws_env
+from ._support import read as _read
 from .test_paths import HOSTILE
 
 boto3 = pytest.importorskip("boto3")
@@ -51,75 +50,9 @@ import labtrack.artifacts.s3 as s3mod  # noqa: E402 - needs boto3, checked just 
 from labtrack.artifacts.s3 import S3ArtifactRepository, S3Settings, parse_s3_uri  # noqa: E402
 
 MiB = 1024 * 1024
-PREFIX = "exp/1/run/artifacts"
 
 
 # -- the server and the environment --------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """``http://127.0.0.1:<port>`` of a moto S3 server running for the whole session."""
-    werkzeug_log = logging.getLogger("werkzeug")
-    level = werkzeug_log.level
-    werkzeug_log.setLevel(logging.WARNING)  # one access-log line per request otherwise
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        werkzeug_log.setLevel(level)
-
-
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No AWS/S3 setting from the developer's environment or ~/.aws leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("AWS_") or name.startswith(("LABTRACK_S3_", "MLFLOW_S3_")):
-            monkeypatch.delenv(name)
-    # Fixed values: the shared client is keyed by the AWS_* variables, so a
-    # per-test path would cost every test a new client.
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no slow instance-metadata probe
-
-
-@pytest.fixture
-def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    _clean_env(monkeypatch, tmp_path)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("LABTRACK_S3_ENDPOINT_URL", moto_endpoint)
-    return moto_endpoint
-
-
-@pytest.fixture
-def client(s3_env: str) -> Any:
-    """The shared boto3 client the repositories use in this environment."""
-    return s3mod.get_s3_client()
-
-
-@pytest.fixture
-def bucket(client: Any) -> str:
-    name = f"labtrack-{uuid.uuid4().hex[:16]}"
-    client.create_bucket(Bucket=name)
-    return name
-
-
-@pytest.fixture
-def s3_repo(bucket: str) -> S3ArtifactRepository:
-    return S3ArtifactRepository(f"s3://{bucket}/{PREFIX}")
-
-
-@pytest.fixture(params=["local", "s3"])
-def any_repo(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactRepository:
-    """The same behaviour, on a local directory and on S3."""
-    if request.param == "local":
-        return LocalArtifactRepository(path_to_file_uri(tmp_path / "local-root"))
-    repo: ArtifactRepository = request.getfixturevalue("s3_repo")
-    return repo
 
 
 def _keys(client: Any, bucket: str) -> list[str]:
@@ -149,46 +82,12 @@ def _calls(client: Any) -> Iterator[list[str]]:
         client.meta.events.unregister("before-call.s3", record)
 
 
-def _walk(repo: ArtifactRepository, path: str = "") -> dict[str, bytes | None]:
-    """Everything under ``path`` through the repository API: path -> bytes, or None for dirs."""
-    out: dict[str, bytes | None] = {}
-    for info in repo.list_artifacts(path):
-        if info.is_dir:
-            out[info.path] = None
-            out.update(_walk(repo, info.path))
-        else:
-            out[info.path] = _read(repo, info.path)
-    return out
-
-
-def _tree(path: Path) -> dict[str, bytes | None]:
-    out: dict[str, bytes | None] = {}
-    for p in sorted(path.rglob("*")):
-        out[p.relative_to(path).as_posix()] = None if p.is_dir() else p.read_bytes()
-    return out
-
-
-def _read(repo: ArtifactRepository, path: str) -> bytes:
-    with repo.open(path) as stream:
-        return stream.read()
-
-
 def _assert_one_line(err: LabtrackError) -> None:
     """A clean message, without a botocore exception chained to it."""
     assert "\n" not in err.message
     assert "Traceback" not in err.message
     assert err.__cause__ is None
     assert err.__context__ is None or err.__suppress_context__
-
-
-@pytest.fixture
-def source_dir(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    (src / "sub" / "deep").mkdir(parents=True)
-    (src / "a.txt").write_bytes(b"alpha")
-    (src / "sub" / "b.json").write_bytes(b'{"b": 1}')
-    (src / "sub" / "deep" / "c.bin").write_bytes(bytes(range(256)) * 10)
-    return src
 
 
 # -- URIs and dispatch ---------------------------------------------------------------
@@ -274,234 +173,6 @@ def test_object_keys_have_no_empty_segments(client: Any, bucket: str, uri: str, 
     assert _keys(client, bucket) == [key]
     assert repo.list_artifacts() == [FileInfo("d", True)]
     assert repo.list_artifacts("d/") == [FileInfo("d/f.txt", False, 1)]
-
-
-# -- behaviour shared with the local repository ---------------------------------------
-
-
-def test_log_artifact_at_root_and_under_path(tmp_path: Path, any_repo: ArtifactRepository) -> None:
-    f = tmp_path / "model.pkl"
-    f.write_bytes(b"weights")
-    any_repo.log_artifact(f)
-    any_repo.log_artifact(str(f), "models/v1")
-    assert _walk(any_repo) == {
-        "model.pkl": b"weights",
-        "models": None,
-        "models/v1": None,
-        "models/v1/model.pkl": b"weights",
-    }
-
-
-def test_log_artifact_overwrites(tmp_path: Path, any_repo: ArtifactRepository) -> None:
-    f = tmp_path / "x.txt"
-    f.write_bytes(b"one")
-    any_repo.log_artifact(f)
-    f.write_bytes(b"two!")
-    any_repo.log_artifact(f)
-    assert any_repo.list_artifacts() == [FileInfo("x.txt", False, 4)]
-    assert _read(any_repo, "x.txt") == b"two!"
-
-
-def test_log_artifacts_round_trip(
-    tmp_path: Path, source_dir: Path, any_repo: ArtifactRepository
-) -> None:
-    any_repo.log_artifacts(source_dir, "data")
-    local = any_repo.download_artifacts("data", tmp_path / "dl")
-    assert local == str(tmp_path / "dl" / "data")
-    assert _tree(Path(local)) == _tree(source_dir)
-    any_repo.log_artifacts(str(source_dir))
-    assert _tree(Path(any_repo.download_artifacts("", tmp_path / "all"))) == {
-        **_tree(source_dir),
-        "data": None,
-        **{f"data/{k}": v for k, v in _tree(source_dir).items()},
-    }
-
-
-def test_log_bytes(any_repo: ArtifactRepository) -> None:
-    any_repo.log_bytes(b"<html/>", "reports/a.html")
-    any_repo.log_bytes(bytearray(b"x"), "reports/b.txt")
-    any_repo.log_bytes(memoryview(b"yz"), "./c.txt")
-    assert _read(any_repo, "reports/a.html") == b"<html/>"
-    assert any_repo.list_artifacts("reports") == [
-        FileInfo("reports/a.html", False, 7),
-        FileInfo("reports/b.txt", False, 1),
-    ]
-    assert any_repo.list_artifacts() == [FileInfo("c.txt", False, 2), FileInfo("reports", True)]
-    any_repo.log_bytes(b"", "reports/a.html")
-    assert any_repo.file_size("reports/a.html") == 0
-    assert _read(any_repo, "reports/a.html") == b""
-
-
-@pytest.mark.parametrize(
-    ("bad_file", "message"),
-    [
-        (None, "log_bytes needs a file name, got the artifact root"),
-        ("", "log_bytes needs a file name, got the artifact root"),
-        (".", "log_bytes needs a file name, got the artifact root"),
-        ("a/..", "Invalid artifact path 'a/..': contains a '..' component"),
-    ],
-)
-def test_log_bytes_needs_a_file_name(
-    any_repo: ArtifactRepository, bad_file: Any, message: str
-) -> None:
-    with pytest.raises(InvalidParameterValue, match=re.escape(message)):
-        any_repo.log_bytes(b"x", bad_file)
-
-
-@pytest.mark.parametrize(
-    "name",
-    ["with space.txt", "100%25 done.txt", "naïve/日本語.txt", "a+b=c&d.txt", "q?x#y.txt", "~t'\"`"],
-)
-def test_unusual_names_round_trip(any_repo: ArtifactRepository, name: str) -> None:
-    any_repo.log_bytes(name.encode(), f"d/{name}")
-    assert _walk(any_repo, "d") == {
-        f"d/{name}": name.encode(),
-        **({"d/naïve": None} if "/" in name else {}),
-    }
-    any_repo.delete_artifacts(f"d/{name}")
-    assert any_repo.list_artifacts("d/naïve" if "/" in name else "d") == []
-
-
-def test_list_semantics(any_repo: ArtifactRepository) -> None:
-    for name in ["z.txt", "b/inner.txt", "a.txt", "B.txt", "m/n/o.txt"]:
-        any_repo.log_bytes(name.encode(), name)
-    top = any_repo.list_artifacts()
-    assert top == [
-        FileInfo("B.txt", False, 5),
-        FileInfo("a.txt", False, 5),
-        FileInfo("b", True, None),
-        FileInfo("m", True, None),
-        FileInfo("z.txt", False, 5),
-    ]
-    assert any_repo.list_artifacts(None) == any_repo.list_artifacts(".") == top
-    assert any_repo.list_artifacts("m") == [FileInfo("m/n", True, None)]
-    assert any_repo.list_artifacts("m/n/") == [FileInfo("m/n/o.txt", False, 9)]
-    assert any_repo.list_artifacts("missing") == []
-    assert any_repo.list_artifacts("missing/deeper") == []
-    assert any_repo.list_artifacts("a.txt") == []
-    assert any_repo.list_artifacts("a.txt/x") == []
-
-
-def test_list_before_anything_is_logged(any_repo: ArtifactRepository) -> None:
-    assert any_repo.list_artifacts() == []
-    assert any_repo.get_file_info("") == FileInfo("", True, None)
-
-
-def test_open_streams(tmp_path: Path, any_repo: ArtifactRepository) -> None:
-    big = tmp_path / "big.bin"
-    chunk = os.urandom(64 * 1024)
-    with open(big, "wb") as f:
-        for _ in range(48):  # 3 MiB
-            f.write(chunk)
-    any_repo.log_artifact(big, "blobs")
-    digest = hashlib.sha256()
-    with any_repo.open("blobs/big.bin") as stream:
-        assert stream.read(0) == b""
-        assert len(stream.read(10)) == 10
-        while block := stream.read(256 * 1024):
-            assert len(block) <= 256 * 1024
-            digest.update(block)
-    assert stream.closed
-    whole = big.read_bytes()
-    assert digest.hexdigest() == hashlib.sha256(whole[10:]).hexdigest()
-    stream, size = any_repo.open_sized("blobs/big.bin")
-    with stream:
-        assert size == len(whole) == any_repo.file_size("blobs/big.bin")
-        assert stream.read() == whole
-
-
-def test_open_errors(any_repo: ArtifactRepository) -> None:
-    any_repo.log_bytes(b"x", "d/f.txt")
-    with pytest.raises(
-        ResourceDoesNotExist, match=re.escape("Artifact 'd/missing.txt' does not exist")
-    ):
-        any_repo.open("d/missing.txt")
-    with pytest.raises(
-        ResourceDoesNotExist, match=re.escape("Artifact 'd/f.txt/below' does not exist")
-    ):
-        any_repo.open("d/f.txt/below")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        any_repo.open("d")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        any_repo.open("")
-    with pytest.raises(InvalidParameterValue, match="directory"):
-        any_repo.open_sized("d")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
-        any_repo.open_sized("nope")
-
-
-def test_file_info_and_size(any_repo: ArtifactRepository) -> None:
-    any_repo.log_bytes(b"abcd", "d/f.txt")
-    assert any_repo.get_file_info("d/f.txt") == FileInfo("d/f.txt", False, 4)
-    assert any_repo.get_file_info("d/") == FileInfo("d", True, None)
-    assert any_repo.get_file_info(None) == FileInfo("", True, None)
-    assert any_repo.file_size("d/f.txt") == 4
-    with pytest.raises(InvalidParameterValue, match="Artifact 'd' is a directory, not a file"):
-        any_repo.file_size("d")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'nope' does not exist"):
-        any_repo.file_size("nope")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'd/f' does not exist"):
-        any_repo.get_file_info("d/f")  # a prefix of a name is not a directory
-
-
-def test_download_file(tmp_path: Path, any_repo: ArtifactRepository) -> None:
-    any_repo.log_bytes(b"abc", "a/b/c.txt")
-    dst = tmp_path / "not-yet"
-    local = any_repo.download_artifacts("a/b/c.txt", dst)
-    assert local == str(dst / "a" / "b" / "c.txt")
-    assert Path(local).read_bytes() == b"abc"
-    assert os.listdir(dst / "a" / "b") == ["c.txt"]  # no temporary file left behind
-    local = any_repo.download_artifacts("a/b/c.txt", dst)  # again: overwrites
-    assert Path(local).read_bytes() == b"abc"
-    temp = Path(any_repo.download_artifacts("a/b/c.txt"))
-    assert temp.read_bytes() == b"abc"
-
-
-def test_download_dirs(tmp_path: Path, source_dir: Path, any_repo: ArtifactRepository) -> None:
-    empty = any_repo.download_artifacts("", tmp_path / "empty")
-    assert os.listdir(empty) == []
-    any_repo.log_artifacts(source_dir, "x")
-    local = Path(any_repo.download_artifacts("x/sub"))
-    assert local.parts[-2:] == ("x", "sub")
-    assert _tree(local) == _tree(source_dir / "sub")
-
-
-def test_download_errors(tmp_path: Path, any_repo: ArtifactRepository) -> None:
-    any_repo.log_bytes(b"x", "f.txt")
-    with pytest.raises(ResourceDoesNotExist, match="Artifact 'missing' does not exist"):
-        any_repo.download_artifacts("missing", tmp_path / "dl")
-    (tmp_path / "a-file").write_bytes(b"")
-    with pytest.raises(InvalidParameterValue, match="not a directory"):
-        any_repo.download_artifacts("f.txt", tmp_path / "a-file")
-
-
-def test_delete(source_dir: Path, any_repo: ArtifactRepository) -> None:
-    any_repo.log_artifacts(source_dir)
-    any_repo.log_bytes(b"sibling", "a.txt.bak")
-    any_repo.delete_artifacts("a.txt")
-    any_repo.delete_artifacts("sub/deep/")
-    assert _walk(any_repo) == {
-        "a.txt.bak": b"sibling",
-        "sub": None,
-        "sub/b.json": b'{"b": 1}',
-    }
-    any_repo.delete_artifacts("missing")  # idempotent
-    any_repo.delete_artifacts("missing/deeper")
-    any_repo.delete_artifacts("sub/b.json/x")
-    any_repo.delete_artifacts()
-    assert any_repo.list_artifacts() == []
-    any_repo.delete_artifacts()
-    any_repo.log_bytes(b"again", "f.txt")
-    assert any_repo.list_artifacts() == [FileInfo("f.txt", False, 5)]
-
-
-def test_concurrent_writers_and_readers(any_repo: ArtifactRepository) -> None:
-    names = [f"t/{i:03d}.txt" for i in range(40)]
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: any_repo.log_bytes(n.encode(), n), names))
-        contents = list(pool.map(lambda n: _read(any_repo, n), names))
-    assert contents == [n.encode() for n in names]
-    assert [i.path for i in any_repo.list_artifacts("t")] == names
 
 
 # -- hostile paths --------------------------------------------------------------------
@@ -747,13 +418,13 @@ def test_streams_without_readinto(s3_repo: S3ArtifactRepository) -> None:
     s3_repo.log_bytes(b"abcdef" * 100, "f.bin")
     with s3_repo.open("f.bin") as stream:
         assert isinstance(stream, io.BufferedReader)
-        body = stream.raw._body  # type: ignore[attr-defined]
+        body = stream.raw._body
 
         class OldBody:  # botocore < 1.31: read() only
             read = body.read
             close = body.close
 
-        stream.raw._body = OldBody()  # type: ignore[attr-defined]
+        stream.raw._body = OldBody()
         assert stream.read(4) == b"abcd"
         assert stream.read() == (b"abcdef" * 100)[4:]
 
@@ -848,7 +519,7 @@ def _closed_port() -> int:
 
 
 def test_endpoint_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _clean_env(monkeypatch, tmp_path)
+    clean_aws_env(monkeypatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # fail fast; retries are botocore's business
@@ -873,10 +544,8 @@ def test_endpoint_down(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         assert "127.0.0.1" in info.value.message
 
 
-def test_no_credentials(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moto_endpoint: str
-) -> None:
-    _clean_env(monkeypatch, tmp_path)
+def test_no_credentials(monkeypatch: pytest.MonkeyPatch, moto_endpoint: str) -> None:
+    clean_aws_env(monkeypatch)
     monkeypatch.setenv("LABTRACK_S3_ENDPOINT_URL", moto_endpoint)
     repo = S3ArtifactRepository("s3://bucket/x")
     for operation in (
@@ -890,8 +559,8 @@ def test_no_credentials(
         assert "AWS_ACCESS_KEY_ID" in info.value.message
 
 
-def test_unknown_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _clean_env(monkeypatch, tmp_path)
+def test_unknown_profile(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_aws_env(monkeypatch)
     monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
     with pytest.raises(ConfigurationError, match="no-such-profile") as info:
         S3ArtifactRepository("s3://bucket/x").list_artifacts()
@@ -955,8 +624,8 @@ def test_unrelated_exceptions_pass_through() -> None:
 # -- configuration and the shared clients ------------------------------------------------
 
 
-def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    _clean_env(monkeypatch, tmp_path)
+def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    clean_aws_env(monkeypatch)
     assert S3Settings.from_env().endpoint_url is None
     assert S3Settings.from_env().verify_tls is True
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://mlflow-minio:9000/")
@@ -979,10 +648,8 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         ("LABTRACK_S3_IGNORE_TLS", "maybe", "expected true or false"),
     ],
 )
-def test_bad_settings(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str, value: str, message: str
-) -> None:
-    _clean_env(monkeypatch, tmp_path)
+def test_bad_settings(monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
+    clean_aws_env(monkeypatch)
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=message) as info:
         S3ArtifactRepository("s3://bucket/x").list_artifacts()

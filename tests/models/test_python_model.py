@@ -122,7 +122,7 @@ def test_code_paths_are_on_sys_path_at_load(tmp_path: Path) -> None:
     (helpers / "__init__.py").write_text("def triple(v):\n    return 3 * v\n")
     sys.path.insert(0, str(code))
     try:
-        import tripler_model  # type: ignore[import-not-found]
+        import tripler_model
 
         lt.pyfunc.save_model(
             tripler_model.Tripler(),

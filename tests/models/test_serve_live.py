@@ -240,7 +240,9 @@ def test_same_predictions_as_mlflow_models_serve(tmp_path: Path, frame: Any, sk_
             try:
                 _ping(f"http://127.0.0.1:{theirs_port}", timeout=120, proc=theirs)
             except (RuntimeError, TimeoutError) as exc:
-                raise AssertionError(f"{exc}; MLflow's log: {theirs_log.read_text()[-2000:]}")
+                raise AssertionError(
+                    f"{exc}; MLflow's log: {theirs_log.read_text()[-2000:]}"
+                ) from exc
             for content_type, body in payloads:
                 answers = [
                     httpx.post(
@@ -348,7 +350,7 @@ def test_client_mistakes_over_the_network(
 
 
 def test_oversized_bodies_are_413_and_the_server_goes_on(live: LiveServer) -> None:
-    row = {"columns": ["a", "b", "c", "n"], "data": [[0.1, 0.2, 0.3, 1]] * 20_000}
+    row: dict[str, Any] = {"columns": ["a", "b", "c", "n"], "data": [[0.1, 0.2, 0.3, 1]] * 20_000}
     body = json.dumps({"dataframe_split": row}).encode()
     assert len(body) > MAX_BODY
     # Content-Length says so: refused before the body is read

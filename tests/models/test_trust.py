@@ -117,7 +117,7 @@ def test_other_classes_need_trusted_types(tmp_path: Path, frame: Any) -> None:
 
     features, target = frame
     model = LogisticRegression().fit(features, target)
-    model.history_ = collections.Counter({"a": 1})  # type: ignore[attr-defined]
+    model.history_ = collections.Counter({"a": 1})
     lt.sklearn.save_model(model, tmp_path / "m", skops_trusted_types=["collections.Counter"])
     with pytest.raises(UntrustedModelError, match=re.escape("['collections.Counter']")):
         lt.sklearn.load_model(tmp_path / "m")

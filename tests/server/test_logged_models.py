@@ -30,13 +30,13 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 API = "/api/2.0/mlflow"
 
 
-class AddOne(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+class AddOne(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """The smallest useful model: adds one to every value."""
 
     # No signature from type hints (mlflow warns about a predict() without them otherwise).
     _skip_type_hint_validation = True
 
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         return model_input + 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -214,7 +215,7 @@ def test_bulk_interval(http: httpx.Client, run_id: str) -> None:
         ("GET", "/no/such/endpoint", {}, 404, "ENDPOINT_NOT_FOUND", "/no/such/endpoint"),
     ],
 )
-def test_errors_are_mlflow_json(http, method, path, body, status, code, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_errors_are_mlflow_json(http, method, path, body, status, code, fragment) -> None:
     if method == "GET":
         response = http.get(API + path, params=body)
     else:
@@ -359,7 +360,7 @@ def test_labtrack_bulk_endpoint_applies_a_request_once(http: httpx.Client, run_i
         {"keys": ["x"], "key_index": [0], "values": ["many"], "timestamps": [1], "steps": [0]},
     ],
 )
-def test_bulk_endpoint_rejects_bad_columns(http: httpx.Client, run_id: str, metrics) -> None:  # type: ignore[no-untyped-def]
+def test_bulk_endpoint_rejects_bad_columns(http: httpx.Client, run_id: str, metrics) -> None:
     response = http.post(
         "/api/2.0/labtrack/runs/log-bulk", json={"run_id": run_id, "metrics": metrics}
     )
@@ -560,7 +561,7 @@ HUGE = "9" * 30
     ],
 )
 def test_integers_beyond_64_bits_are_refused_clearly(
-    http: httpx.Client, method: str, path: str, body: dict[str, object]
+    http: httpx.Client, method: str, path: str, body: dict[str, Any]
 ) -> None:
     if method == "GET":
         response = http.get(f"{API}{path}", params=body)

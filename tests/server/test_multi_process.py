@@ -60,7 +60,9 @@ def two_servers(tmp_path: Path) -> Iterator[RestStore]:
 def test_two_servers_one_database(two_servers: RestStore) -> None:
     store = two_servers
     exp = store.create_experiment("shared")
-    assert store.get_experiment_by_name("shared").experiment_id == exp  # type: ignore[union-attr]
+    found = store.get_experiment_by_name("shared")
+    assert found is not None
+    assert found.experiment_id == exp
     runs = [store.create_run(exp, "u", 1, [], f"r{i}").info.run_id for i in range(6)]
     # Every server sees every run, however the requests were spread.
     for run_id in runs:

@@ -90,7 +90,7 @@ def error(response: httpx.Response) -> tuple[int, str, str]:
 
 
 def new_run(http: httpx.Client) -> dict[str, Any]:
-    return ok(http.post(f"{API}/runs/create", json={"experiment_id": "0"}))["run"]["info"]  # type: ignore[no-any-return]
+    return ok(http.post(f"{API}/runs/create", json={"experiment_id": "0"}))["run"]["info"]
 
 
 @pytest.mark.parametrize(("method", "endpoint"), MLFLOW_REGISTRY_ENDPOINTS)

@@ -12,6 +12,7 @@ import pytest
 
 from labtrack.entities import (
     LifecycleStage,
+    LoggedModel,
     LoggedModelDatasetFilter,
     LoggedModelInput,
     LoggedModelMetric,
@@ -26,7 +27,7 @@ MISSING = "m-" + "0" * 32
 
 
 @pytest.fixture
-def service(store):  # type: ignore[no-untyped-def]
+def service(store):
     return TrackingService(store)
 
 
@@ -34,7 +35,7 @@ def new_run(service: TrackingService, experiment_id: str = "0") -> str:
     return service.create_run(experiment_id, run_name="r").info.run_id
 
 
-def point(key: str, value: float, model_id: str, step: int = 0, ts: int = 1000, **kw):  # type: ignore[no-untyped-def]
+def point(key: str, value: float, model_id: str, step: int = 0, ts: int = 1000, **kw):
     return LoggedModelMetric(key, value, ts, step, model_id, **kw)
 
 
@@ -253,11 +254,11 @@ def test_linked_metrics_are_all_or_nothing(service: TrackingService) -> None:
 
 # -- search ------------------------------------------------------------------------------
 @pytest.fixture
-def models(service: TrackingService):  # type: ignore[no-untyped-def]
+def models(service: TrackingService):
     """Three models in a new experiment, created in order a, b, c, with metrics on them."""
     exp_id = service.create_experiment("search")
     run_id = new_run(service, exp_id)
-    made = {}
+    made: dict[str, LoggedModel] = {}
     for name, kind, acc in (("a", "clf", 0.9), ("b", "clf", 0.5), ("c", "reg", None)):
         model = service.create_logged_model(
             exp_id,
@@ -297,7 +298,7 @@ def models(service: TrackingService):  # type: ignore[no-untyped-def]
     return exp_id, run_id, made
 
 
-def names(page) -> list[str]:  # type: ignore[no-untyped-def]
+def names(page) -> list[str]:
     return [m.name for m in page]
 
 
@@ -327,12 +328,12 @@ def names(page) -> list[str]:  # type: ignore[no-untyped-def]
         ("creation_time < 0", []),
     ],
 )
-def test_search_filters(service: TrackingService, models, filter_string, expected) -> None:  # type: ignore[no-untyped-def]
+def test_search_filters(service: TrackingService, models, filter_string, expected) -> None:
     exp_id, _, _ = models
     assert names(service.search_logged_models([exp_id], filter_string)) == expected
 
 
-def test_search_by_source_run_and_model_id(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
+def test_search_by_source_run_and_model_id(service: TrackingService, models) -> None:
     exp_id, run_id, made = models
     found = service.search_logged_models([exp_id], f"source_run_id = '{run_id}'")
     assert names(found) == ["b", "a"]
@@ -342,7 +343,7 @@ def test_search_by_source_run_and_model_id(service: TrackingService, models) -> 
     assert len(service.search_logged_models([exp_id, "0"])) == 3
 
 
-def test_search_with_datasets(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
+def test_search_with_datasets(service: TrackingService, models) -> None:
     exp_id, _, _ = models
     val = [LoggedModelDatasetFilter("val")]
     # On the validation set, a's accuracy is 0.6: no model reaches 0.8 there.
@@ -358,10 +359,10 @@ def test_search_with_datasets(service: TrackingService, models) -> None:  # type
         service.search_logged_models([exp_id], None, [{"dataset_digest": "t1"}])
 
 
-def test_search_order_by(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
+def test_search_order_by(service: TrackingService, models) -> None:
     exp_id, _, _ = models
 
-    def ordered(*order_by):  # type: ignore[no-untyped-def]
+    def ordered(*order_by):
         return names(service.search_logged_models([exp_id], order_by=list(order_by)))
 
     # A metric orders by each model's latest point; a model without it comes last.
@@ -377,7 +378,7 @@ def test_search_order_by(service: TrackingService, models) -> None:  # type: ign
             ordered(LoggedModelOrderBy(bad))
 
 
-def test_search_pages(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
+def test_search_pages(service: TrackingService, models) -> None:
     exp_id, _, _ = models
     first = service.search_logged_models([exp_id], max_results=2)
     assert names(first) == ["c", "b"]
@@ -387,7 +388,7 @@ def test_search_pages(service: TrackingService, models) -> None:  # type: ignore
     assert second.token is None
 
 
-def test_search_errors(service: TrackingService, models) -> None:  # type: ignore[no-untyped-def]
+def test_search_errors(service: TrackingService, models) -> None:
     exp_id, _, _ = models
     for bad, reason in [
         ("name = ", "expected a quoted string for attribute 'name', got end of input"),
@@ -403,7 +404,7 @@ def test_search_errors(service: TrackingService, models) -> None:  # type: ignor
 
 
 # -- schema --------------------------------------------------------------------------------
-def test_migration_creates_exactly_the_schema(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_migration_creates_exactly_the_schema(sql_store) -> None:
     """A database at revision 0002 upgraded through 0003 has exactly today's tables."""
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

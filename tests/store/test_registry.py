@@ -37,12 +37,12 @@ def _user(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def reg(store):  # type: ignore[no-untyped-def]
+def reg(store):
     return TrackingService(store)
 
 
 @pytest.fixture
-def client(store) -> TrackingClient:  # type: ignore[no-untyped-def]
+def client(store) -> TrackingClient:
     """A client of the same store (for what the client adds: lineage, register_model)."""
     return TrackingClient(store.uri if isinstance(store, RestStore) else store.db_uri)
 
@@ -792,7 +792,7 @@ def test_events_by_action_time_and_page(reg: TrackingService) -> None:
 
 
 # -- the migration ---------------------------------------------------------------------------
-def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:
     """A database at revision 0003 upgraded through 0004 has exactly today's tables, on
     every database (the SQLite schema snapshot 0003 is upgraded in test_migrations.py)."""
     from alembic.autogenerate import compare_metadata

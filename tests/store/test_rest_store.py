@@ -33,7 +33,7 @@ class Recorder:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         request.read()
         self.requests.append(request)
-        return self.answer(request, len(self.requests))  # type: ignore[no-any-return]
+        return self.answer(request, len(self.requests))
 
     def bodies(self, path_end: str) -> list[dict[str, Any]]:
         return [json.loads(r.content) for r in self.requests if r.url.path.endswith(path_end)]
@@ -128,7 +128,7 @@ def test_bulk_retries_carry_the_same_request_id() -> None:
         ({}, None),
     ],
 )
-def test_auth_headers_are_sent_as_mlflow_sends_them(monkeypatch, env, expected) -> None:  # type: ignore[no-untyped-def]
+def test_auth_headers_are_sent_as_mlflow_sends_them(monkeypatch, env, expected) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     fake = Recorder(lambda r, n: httpx.Response(200, json={"experiment_id": "1"}))
@@ -139,8 +139,9 @@ def test_auth_headers_are_sent_as_mlflow_sends_them(monkeypatch, env, expected) 
 def test_unreachable_server_is_a_clear_error() -> None:
     port = free_port()
     client = lt.TrackingClient(f"http://127.0.0.1:{port}")
-    client.store.http.retries = 1  # type: ignore[attr-defined]
-    client.store.http.backoff = 0.01  # type: ignore[attr-defined]
+    assert isinstance(client.store, RestStore)
+    client.store.http.retries = 1
+    client.store.http.backoff = 0.01
     with pytest.raises(
         TemporarilyUnavailable, match=f"Cannot reach the tracking server at http://127.0.0.1:{port}"
     ):

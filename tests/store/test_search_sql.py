@@ -12,7 +12,7 @@ from labtrack.errors import InvalidParameterValue
 
 
 @pytest.fixture
-def runs(store):  # type: ignore[no-untyped-def]
+def runs(store):
     """Five runs, started one second apart (r1 first), with a spread of data."""
     spec = {
         "r1": (
@@ -46,7 +46,7 @@ def runs(store):  # type: ignore[no-untyped-def]
     return ids
 
 
-def names(store, filter_string=None, order_by=None, **kwargs):  # type: ignore[no-untyped-def]
+def names(store, filter_string=None, order_by=None, **kwargs):
     found = store.search_runs(
         ["0"], filter_string, kwargs.get("view", ViewType.ACTIVE_ONLY), 100, order_by, None
     )
@@ -82,11 +82,11 @@ def names(store, filter_string=None, order_by=None, **kwargs):  # type: ignore[n
         ("", {"r1", "r2", "r3", "r4", "r5"}),
     ],
 )
-def test_filters(store, runs, filter_string, expected):  # type: ignore[no-untyped-def]
+def test_filters(store, runs, filter_string, expected):
     assert set(names(store, filter_string)) == expected
 
 
-def test_run_id_in(store, runs):  # type: ignore[no-untyped-def]
+def test_run_id_in(store, runs):
     found = names(store, f"attributes.run_id IN ('{runs['r1']}', '{runs['r4']}')")
     assert set(found) == {"r1", "r4"}
     found = names(store, f"attributes.run_id NOT IN ('{runs['r1']}', '{runs['r4']}')")
@@ -106,12 +106,13 @@ def test_run_id_in(store, runs):  # type: ignore[no-untyped-def]
         (["tags.model ASC", "attributes.start_time ASC"], ["r3", "r1", "r5", "r2", "r4"]),
     ],
 )
-def test_order_by(store, runs, order_by, expected):  # type: ignore[no-untyped-def]
+def test_order_by(store, runs, order_by, expected):
     assert names(store, None, order_by) == expected
 
 
-def test_paging_visits_every_run_once(store, runs):  # type: ignore[no-untyped-def]
-    seen, token = [], None
+def test_paging_visits_every_run_once(store, runs):
+    seen: list[str] = []
+    token: str | None = None
     while True:
         page = store.search_runs(["0"], None, ViewType.ALL, 2, ["metrics.rmse ASC"], token)
         seen.extend(r.info.run_name for r in page)
@@ -121,14 +122,14 @@ def test_paging_visits_every_run_once(store, runs):  # type: ignore[no-untyped-d
     assert seen == ["r1", "r5", "r2", "r3", "r4"]
 
 
-def test_deleted_runs_follow_view_type(store, runs):  # type: ignore[no-untyped-def]
+def test_deleted_runs_follow_view_type(store, runs):
     store.delete_run(runs["r2"])
     assert "r2" not in names(store)
     assert names(store, view=ViewType.DELETED_ONLY) == ["r2"]
     assert len(names(store, view=ViewType.ALL)) == 5
 
 
-def test_search_across_experiments(store):  # type: ignore[no-untyped-def]
+def test_search_across_experiments(store):
     a = store.create_experiment("a")
     b = store.create_experiment("b")
     for exp in (a, b, "0"):
@@ -137,7 +138,7 @@ def test_search_across_experiments(store):  # type: ignore[no-untyped-def]
     assert {r.info.experiment_id for r in found} == {a, b}
 
 
-def test_returned_runs_carry_their_data(store, runs):  # type: ignore[no-untyped-def]
+def test_returned_runs_carry_their_data(store, runs):
     (run,) = store.search_runs(["0"], "attributes.run_name = 'r1'", ViewType.ALL, 10, None, None)
     assert run.data.metrics == {"rmse": 5.0}
     assert run.data.params == {"alpha": "0.1"}
@@ -145,7 +146,7 @@ def test_returned_runs_carry_their_data(store, runs):  # type: ignore[no-untyped
     assert run.data.metric_summaries["rmse"].max == 9.0
 
 
-def test_bad_filter_is_a_clear_error(store, runs):  # type: ignore[no-untyped-def]
+def test_bad_filter_is_a_clear_error(store, runs):
     with pytest.raises(
         InvalidParameterValue,
         match=re.escape(
@@ -162,7 +163,7 @@ def test_bad_filter_is_a_clear_error(store, runs):  # type: ignore[no-untyped-de
         names(store, None, ["metrics.rmse SIDEWAYS"])
 
 
-def test_experiment_filters(store):  # type: ignore[no-untyped-def]
+def test_experiment_filters(store):
     a = store.create_experiment("nyc-taxi", tags=[("team", "ds")])
     store.create_experiment("churn")
     found = store.search_experiments(ViewType.ALL, 10, "tags.team = 'ds'", None, None)
@@ -186,7 +187,7 @@ def test_experiment_filters(store):  # type: ignore[no-untyped-def]
     ],
 )
 @pytest.mark.parametrize("op", ["LIKE", "ILIKE"])
-def test_like_escapes_are_the_same_on_every_backend(store, pattern, expected, op):  # type: ignore[no-untyped-def]
+def test_like_escapes_are_the_same_on_every_backend(store, pattern, expected, op):
     for name in ("delta%", "deltaX", "delta_y", "back\\slash", "star*", "q"):
         store.create_run("0", "u", 1, [], name)
     found = names(store, f"attributes.run_name {op} '{pattern}'")

@@ -31,19 +31,19 @@ def now() -> int:
     return int(time.time() * 1000)
 
 
-def new_run(store, experiment_id: str = "0", name: str = "r", tags=()):  # type: ignore[no-untyped-def]
+def new_run(store, experiment_id: str = "0", name: str = "r", tags=()):
     return store.create_run(experiment_id, "ana", now(), list(tags), name)
 
 
 # -- experiments ---------------------------------------------------------------------
-def test_default_experiment_exists(store, artifact_root):  # type: ignore[no-untyped-def]
+def test_default_experiment_exists(store, artifact_root):
     exp = store.get_experiment("0")
     assert exp.name == "Default"
     assert exp.artifact_location == f"{artifact_root}/0"
     assert exp.lifecycle_stage == LifecycleStage.ACTIVE
 
 
-def test_create_and_get_experiment(store, artifact_root):  # type: ignore[no-untyped-def]
+def test_create_and_get_experiment(store, artifact_root):
     exp_id = store.create_experiment("nyc-taxi", tags=[("team", "ds")])
     exp = store.get_experiment(exp_id)
     assert exp.name == "nyc-taxi"
@@ -53,34 +53,34 @@ def test_create_and_get_experiment(store, artifact_root):  # type: ignore[no-unt
     assert store.get_experiment_by_name("NYC-TAXI") is None  # names are case-sensitive
 
 
-def test_explicit_artifact_location_is_kept(store):  # type: ignore[no-untyped-def]
+def test_explicit_artifact_location_is_kept(store):
     exp_id = store.create_experiment("e", artifact_location="s3://bucket/prefix")
     assert store.get_experiment(exp_id).artifact_location == "s3://bucket/prefix"
     run = new_run(store, exp_id)
     assert run.info.artifact_uri == f"s3://bucket/prefix/{run.info.run_id}/artifacts"
 
 
-def test_duplicate_experiment_name(store):  # type: ignore[no-untyped-def]
+def test_duplicate_experiment_name(store):
     store.create_experiment("dup")
     with pytest.raises(ResourceAlreadyExists, match="'dup' already exists"):
         store.create_experiment("dup")
 
 
-def test_deleted_experiment_name_is_still_taken(store):  # type: ignore[no-untyped-def]
+def test_deleted_experiment_name_is_still_taken(store):
     exp_id = store.create_experiment("gone")
     store.delete_experiment(exp_id)
     with pytest.raises(ResourceAlreadyExists, match="deleted state"):
         store.create_experiment("gone")
 
 
-def test_missing_experiment(store):  # type: ignore[no-untyped-def]
+def test_missing_experiment(store):
     with pytest.raises(ResourceDoesNotExist, match="No Experiment with id=12345"):
         store.get_experiment("12345")
     with pytest.raises(InvalidParameterValue, match="integers"):
         store.get_experiment("abc")
 
 
-def test_delete_and_restore_experiment_cascades_to_runs(store):  # type: ignore[no-untyped-def]
+def test_delete_and_restore_experiment_cascades_to_runs(store):
     exp_id = store.create_experiment("e")
     run = new_run(store, exp_id)
     store.delete_experiment(exp_id)
@@ -92,7 +92,7 @@ def test_delete_and_restore_experiment_cascades_to_runs(store):  # type: ignore[
     assert store.get_run(run.info.run_id).info.lifecycle_stage == LifecycleStage.ACTIVE
 
 
-def test_runs_deleted_before_the_experiment_stay_deleted(store):  # type: ignore[no-untyped-def]
+def test_runs_deleted_before_the_experiment_stay_deleted(store):
     exp_id = store.create_experiment("e")
     kept, dropped = new_run(store, exp_id), new_run(store, exp_id)
     store.delete_run(dropped.info.run_id)
@@ -103,12 +103,12 @@ def test_runs_deleted_before_the_experiment_stay_deleted(store):  # type: ignore
     assert store.get_run(dropped.info.run_id).info.lifecycle_stage == LifecycleStage.ACTIVE
 
 
-def test_default_experiment_cannot_be_deleted(store):  # type: ignore[no-untyped-def]
+def test_default_experiment_cannot_be_deleted(store):
     with pytest.raises(InvalidParameterValue, match="cannot be deleted"):
         store.delete_experiment("0")
 
 
-def test_rename_experiment(store):  # type: ignore[no-untyped-def]
+def test_rename_experiment(store):
     a = store.create_experiment("a")
     store.create_experiment("b")
     store.rename_experiment(a, "c")
@@ -117,7 +117,7 @@ def test_rename_experiment(store):  # type: ignore[no-untyped-def]
         store.rename_experiment(a, "b")
 
 
-def test_experiment_tags(store):  # type: ignore[no-untyped-def]
+def test_experiment_tags(store):
     exp_id = store.create_experiment("e")
     store.set_experiment_tag(exp_id, "k", "v1")
     store.set_experiment_tag(exp_id, "k", "v2")
@@ -128,20 +128,21 @@ def test_experiment_tags(store):  # type: ignore[no-untyped-def]
         store.delete_experiment_tag(exp_id, "k")
 
 
-def test_long_experiment_tag_value(store):  # type: ignore[no-untyped-def]
+def test_long_experiment_tag_value(store):
     exp_id = store.create_experiment("e")
     store.set_experiment_tag(exp_id, "note", "x" * 20000)
     assert len(store.get_experiment(exp_id).tags["note"]) == 20000
 
 
-def test_search_experiments_pages_and_view_types(store):  # type: ignore[no-untyped-def]
+def test_search_experiments_pages_and_view_types(store):
     ids = [store.create_experiment(f"exp-{i}") for i in range(5)]
     store.delete_experiment(ids[0])
     active = store.search_experiments(ViewType.ACTIVE_ONLY, 1000, None, None, None)
     assert {e.name for e in active} == {"Default", "exp-1", "exp-2", "exp-3", "exp-4"}
     deleted = store.search_experiments(ViewType.DELETED_ONLY, 1000, None, None, None)
     assert [e.name for e in deleted] == ["exp-0"]
-    seen, token = [], None
+    seen: list[str] = []
+    token: str | None = None
     while True:
         page = store.search_experiments(ViewType.ALL, 2, None, ["name ASC"], token)
         seen.extend(e.name for e in page)
@@ -154,7 +155,7 @@ def test_search_experiments_pages_and_view_types(store):  # type: ignore[no-unty
 
 
 # -- runs ----------------------------------------------------------------------------
-def test_create_run(store, artifact_root):  # type: ignore[no-untyped-def]
+def test_create_run(store, artifact_root):
     t = now()
     run = store.create_run("0", "ana", t, [RunTag("developer", "ana")], "lasso")
     info = run.info
@@ -167,14 +168,14 @@ def test_create_run(store, artifact_root):  # type: ignore[no-untyped-def]
     assert store.get_run(info.run_id) == run
 
 
-def test_missing_run(store):  # type: ignore[no-untyped-def]
+def test_missing_run(store):
     with pytest.raises(ResourceDoesNotExist, match="Run with id=abc not found"):
         store.get_run("abc")
     with pytest.raises(ResourceDoesNotExist, match="Run with id=abc not found"):
         store.log_batch("abc", metrics=[Metric("m", 1.0, now(), 0)])
 
 
-def test_update_run_info_and_rename_by_tag(store):  # type: ignore[no-untyped-def]
+def test_update_run_info_and_rename_by_tag(store):
     run = new_run(store)
     rid = run.info.run_id
     info = store.update_run_info(rid, RunStatus.FINISHED, 123, "renamed")
@@ -184,7 +185,7 @@ def test_update_run_info_and_rename_by_tag(store):  # type: ignore[no-untyped-de
     assert store.get_run(rid).info.run_name == "by-tag"
 
 
-def test_deleted_run_refuses_writes_and_can_be_restored(store):  # type: ignore[no-untyped-def]
+def test_deleted_run_refuses_writes_and_can_be_restored(store):
     rid = new_run(store).info.run_id
     store.delete_run(rid)
     assert store.get_run(rid).info.lifecycle_stage == LifecycleStage.DELETED
@@ -196,7 +197,7 @@ def test_deleted_run_refuses_writes_and_can_be_restored(store):  # type: ignore[
 
 
 # -- params and tags ----------------------------------------------------------------------
-def test_params_are_immutable(store):  # type: ignore[no-untyped-def]
+def test_params_are_immutable(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, params=[Param("alpha", "0.1")])
     store.log_batch(rid, params=[Param("alpha", "0.1")])  # same value: fine
@@ -205,7 +206,7 @@ def test_params_are_immutable(store):  # type: ignore[no-untyped-def]
     assert store.get_run(rid).data.params == {"alpha": "0.1"}
 
 
-def test_failed_batch_writes_nothing(store):  # type: ignore[no-untyped-def]
+def test_failed_batch_writes_nothing(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, params=[Param("alpha", "0.1")])
     with pytest.raises(
@@ -222,7 +223,7 @@ def test_failed_batch_writes_nothing(store):  # type: ignore[no-untyped-def]
     assert (data.metrics, data.params, data.tags.get("t")) == ({}, {"alpha": "0.1"}, None)
 
 
-def test_param_and_tag_keys_are_case_sensitive(store):  # type: ignore[no-untyped-def]
+def test_param_and_tag_keys_are_case_sensitive(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, params=[Param("Alpha", "1"), Param("alpha", "2")])
     store.log_batch(rid, tags=[RunTag("T", "1"), RunTag("t", "2")])
@@ -231,7 +232,7 @@ def test_param_and_tag_keys_are_case_sensitive(store):  # type: ignore[no-untype
     assert (data.tags["T"], data.tags["t"]) == ("1", "2")
 
 
-def test_long_values_and_unicode(store):  # type: ignore[no-untyped-def]
+def test_long_values_and_unicode(store):
     rid = new_run(store).info.run_id
     store.log_batch(
         rid,
@@ -243,7 +244,7 @@ def test_long_values_and_unicode(store):  # type: ignore[no-untyped-def]
     assert data.tags["t"] == "日本" * 4000
 
 
-def test_tags_upsert_and_delete(store):  # type: ignore[no-untyped-def]
+def test_tags_upsert_and_delete(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, tags=[RunTag("k", "1")])
     store.log_batch(rid, tags=[RunTag("k", "2")])
@@ -254,7 +255,7 @@ def test_tags_upsert_and_delete(store):  # type: ignore[no-untyped-def]
         store.delete_tag(rid, "k")
 
 
-def test_parent_run_tag(store):  # type: ignore[no-untyped-def]
+def test_parent_run_tag(store):
     parent = new_run(store)
     child = new_run(store, tags=[RunTag("mlflow.parentRunId", parent.info.run_id)])
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
@@ -265,7 +266,7 @@ def test_parent_run_tag(store):  # type: ignore[no-untyped-def]
 
 
 # -- metrics ----------------------------------------------------------------------------
-def test_metric_history_and_summary(store):  # type: ignore[no-untyped-def]
+def test_metric_history_and_summary(store):
     rid = new_run(store).info.run_id
     t = now()
     store.log_batch(rid, metrics=[Metric("loss", 1.0 / (s + 1), t + s, s) for s in range(10)])
@@ -281,7 +282,7 @@ def test_metric_history_and_summary(store):  # type: ignore[no-untyped-def]
     assert store.get_metric_history(rid, "nope") == []
 
 
-def test_latest_is_largest_step_then_timestamp_then_value(store):  # type: ignore[no-untyped-def]
+def test_latest_is_largest_step_then_timestamp_then_value(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, metrics=[Metric("m", 1.0, 100, 5), Metric("m", 2.0, 50, 5)])
     assert store.get_run(rid).data.metrics["m"] == 1.0
@@ -293,7 +294,7 @@ def test_latest_is_largest_step_then_timestamp_then_value(store):  # type: ignor
     assert store.get_run(rid).data.metrics["m"] == 7.0
 
 
-def test_nan_and_infinity_are_kept(store):  # type: ignore[no-untyped-def]
+def test_nan_and_infinity_are_kept(store):
     rid = new_run(store).info.run_id
     t = now()
     store.log_batch(
@@ -318,10 +319,11 @@ def test_nan_and_infinity_are_kept(store):  # type: ignore[no-untyped-def]
     assert all(math.isnan(x) for x in (only_nan.latest, only_nan.min, only_nan.max))
 
 
-def test_history_paging(store):  # type: ignore[no-untyped-def]
+def test_history_paging(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, metrics=[Metric("m", float(s), 0, s) for s in range(25)])
-    steps, token = [], None
+    steps: list[int] = []
+    token: str | None = None
     while True:
         page = store.get_metric_history(rid, "m", max_results=10, page_token=token)
         steps.extend(m.step for m in page)
@@ -333,7 +335,7 @@ def test_history_paging(store):  # type: ignore[no-untyped-def]
         store.get_metric_history(rid, "m", max_results=10, page_token="garbage")
 
 
-def test_large_batch_is_chunked(store):  # type: ignore[no-untyped-def]
+def test_large_batch_is_chunked(store):
     rid = new_run(store).info.run_id
     n = 50_000
     store.log_batch(rid, metrics=[Metric("m", float(i), i, i) for i in range(n)])
@@ -342,7 +344,7 @@ def test_large_batch_is_chunked(store):  # type: ignore[no-untyped-def]
     assert values[-1] == n - 1
 
 
-def test_big_and_negative_steps(store):  # type: ignore[no-untyped-def]
+def test_big_and_negative_steps(store):
     rid = new_run(store).info.run_id
     big = 2**62
     store.log_batch(rid, metrics=[Metric("m", 1.0, big, -5), Metric("m", 2.0, 0, big)])
@@ -350,7 +352,7 @@ def test_big_and_negative_steps(store):  # type: ignore[no-untyped-def]
 
 
 # -- datasets ------------------------------------------------------------------------
-def test_log_inputs(store):  # type: ignore[no-untyped-def]
+def test_log_inputs(store):
     rid = new_run(store).info.run_id
     ds = Dataset("train", "abc123", "local", '{"uri": "data/train.parquet"}', '{"cols": []}')
     item = DatasetInput(ds, (InputTag("mlflow.data.context", "training"),))
@@ -362,7 +364,7 @@ def test_log_inputs(store):  # type: ignore[no-untyped-def]
     assert [r.info.run_id for r in found] == [rid]
 
 
-def test_nan_loses_ties_for_latest_within_and_across_batches(store):  # type: ignore[no-untyped-def]
+def test_nan_loses_ties_for_latest_within_and_across_batches(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, metrics=[Metric("m", math.nan, 100, 5), Metric("m", 1.0, 100, 5)])
     assert store.get_run(rid).data.metrics["m"] == 1.0

@@ -10,12 +10,12 @@ import pytest
 from labtrack.entities import Metric, Param, RunTag, ViewType
 
 
-def _run(store, experiment_id: str, name: str, parent: str | None = None) -> str:  # type: ignore[no-untyped-def]
+def _run(store, experiment_id: str, name: str, parent: str | None = None) -> str:
     tags = [RunTag("mlflow.parentRunId", parent)] if parent else []
     return store.create_run(experiment_id, "u", 1000, tags, name).info.run_id
 
 
-def test_downsampled_history_keeps_the_shape(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_downsampled_history_keeps_the_shape(sql_store) -> None:
     experiment_id = sql_store.create_experiment("history")
     run_id = _run(sql_store, experiment_id, "long")
     n = 5000
@@ -54,7 +54,7 @@ def test_downsampled_history_keeps_the_shape(sql_store) -> None:  # type: ignore
     assert queries.get_metric_series(run_id, "missing") is None
 
 
-def test_nan_points_in_a_bucket(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_nan_points_in_a_bucket(sql_store) -> None:
     experiment_id = sql_store.create_experiment("nan")
     run_id = _run(sql_store, experiment_id, "nan")
     sql_store.log_batch(
@@ -68,7 +68,7 @@ def test_nan_points_in_a_bucket(sql_store) -> None:  # type: ignore[no-untyped-d
     assert buckets["max"] == [8.0, 18.0, 28.0, 38.0]
 
 
-def test_run_pages_nest_children_under_parents(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_run_pages_nest_children_under_parents(sql_store) -> None:
     experiment_id = sql_store.create_experiment("nested")
     parent = _run(sql_store, experiment_id, "parent")
     kids = [_run(sql_store, experiment_id, f"kid-{i}", parent) for i in range(3)]
@@ -107,7 +107,7 @@ def test_run_pages_nest_children_under_parents(sql_store) -> None:  # type: igno
     assert [r.info.run_name for r in children] == ["kid-2", "kid-1"]
 
 
-def test_known_keys_of_the_newest_runs(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_known_keys_of_the_newest_runs(sql_store) -> None:
     experiment_id = sql_store.create_experiment("keys")
     old = sql_store.create_run(experiment_id, "u", 1, [], "old").info.run_id
     new = sql_store.create_run(experiment_id, "u", 2, [], "new").info.run_id
@@ -125,7 +125,7 @@ def test_known_keys_of_the_newest_runs(sql_store) -> None:  # type: ignore[no-un
     assert queries.get_experiment_activity(pk) == {int(experiment_id): (2, 2)}
 
 
-def test_newest_first_is_the_search_order(sql_store) -> None:  # type: ignore[no-untyped-def]
+def test_newest_first_is_the_search_order(sql_store) -> None:
     """The index-friendly default order gives exactly the order ``search_runs`` gives."""
     experiment_id = sql_store.create_experiment("order")
     for i, start in enumerate([None, 5, 10, 10, None, 7]):

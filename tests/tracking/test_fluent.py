@@ -49,7 +49,7 @@ def test_the_quickstart_of_the_issue(uri: str, tmp_path: Path) -> None:
     assert [f.path for f in files] == ["reports/report.html"]
 
 
-def test_default_tracking_uri_is_a_local_sqlite_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_default_tracking_uri_is_a_local_sqlite_file(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("LABTRACK_TRACKING_URI")
     monkeypatch.delenv("LABTRACK_ARTIFACT_ROOT")
     monkeypatch.chdir(tmp_path)
@@ -62,7 +62,7 @@ def test_default_tracking_uri_is_a_local_sqlite_file(tmp_path: Path, monkeypatch
     assert artifact.read_text() == "hi"
 
 
-def test_mlflow_tracking_uri_is_honoured(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_mlflow_tracking_uri_is_honoured(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("LABTRACK_TRACKING_URI")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'ml.db'}")
     assert lt.get_tracking_uri().endswith("ml.db")
@@ -97,7 +97,9 @@ def test_logging_without_a_run_starts_one(uri: str) -> None:
     assert run is not None
     lt.end_run()
     assert lt.get_run(run.info.run_id).data.metrics == {"m": 2.0}
-    assert lt.last_active_run().info.run_id == run.info.run_id  # type: ignore[union-attr]
+    last = lt.last_active_run()
+    assert last is not None
+    assert last.info.run_id == run.info.run_id
 
 
 def test_resume_a_run(uri: str) -> None:
@@ -137,7 +139,7 @@ def test_automatic_metadata(uri: str) -> None:
         assert tags.get(key), key
 
 
-def test_metadata_can_be_turned_off(uri: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_metadata_can_be_turned_off(uri: str, monkeypatch) -> None:
     for group in ("SOURCE", "GIT", "USER", "COMMAND", "ENVIRONMENT"):
         monkeypatch.setenv(f"LABTRACK_CAPTURE_{group}", "false")
     with lt.start_run() as run:
@@ -145,7 +147,7 @@ def test_metadata_can_be_turned_off(uri: str, monkeypatch) -> None:  # type: ign
     assert set(lt.get_run(run.info.run_id).data.tags) == {"mlflow.runName"}
 
 
-def test_environment_snapshot_is_an_artifact(uri: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_environment_snapshot_is_an_artifact(uri: str, monkeypatch) -> None:
     monkeypatch.setenv("LABTRACK_CAPTURE_ENVIRONMENT", "true")
     with lt.start_run() as run:
         pass
@@ -174,7 +176,7 @@ def test_write_error_is_raised_on_the_next_call(uri: str) -> None:
         lt.log_param("alpha", 1)
         lt.flush()
         lt.log_param("alpha", 2)
-        queue = lt.tracking._batching.get_queue()  # type: ignore[attr-defined]
+        queue = lt.tracking._batching.get_queue()
         while queue.pending:
             threading.Event().wait(0.01)
         with pytest.raises(
@@ -185,8 +187,8 @@ def test_write_error_is_raised_on_the_next_call(uri: str) -> None:
     assert lt.get_run(run.info.run_id).data.metrics == {"after": 3.0}  # that call's data is kept
 
 
-def test_bounded_queue_loses_nothing(uri: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(lt.tracking._batching, "_queue", lt.tracking._batching.LogQueue(7))  # type: ignore[attr-defined]
+def test_bounded_queue_loses_nothing(uri: str, monkeypatch) -> None:
+    monkeypatch.setattr(lt.tracking._batching, "_queue", lt.tracking._batching.LogQueue(7))
     with lt.start_run() as run:
         for i in range(2000):
             lt.log_metric("m", float(i), step=i)
@@ -194,7 +196,7 @@ def test_bounded_queue_loses_nothing(uri: str, monkeypatch) -> None:  # type: ig
     assert [m.step for m in client.get_metric_history(run.info.run_id, "m")] == list(range(2000))
 
 
-def test_synchronous_mode_writes_before_returning(uri: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_synchronous_mode_writes_before_returning(uri: str, monkeypatch) -> None:
     from labtrack.store.sql.store import SqlStore
 
     reader = SqlStore(uri, "file:///unused")
@@ -209,7 +211,7 @@ def test_synchronous_mode_writes_before_returning(uri: str, monkeypatch) -> None
         assert reader.get_run(run.info.run_id).data.params == {"p": "v"}
 
 
-def test_locked_database_is_waited_for_not_lost(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_locked_database_is_waited_for_not_lost(tmp_path: Path, monkeypatch) -> None:
     """Another process holds the write lock past the busy timeout: the queue retries."""
     import sqlite3
 
@@ -254,7 +256,7 @@ def test_set_experiment(uri: str) -> None:
     assert lt.set_experiment(experiment_id=exp.experiment_id).name == "first"
 
 
-def test_experiment_from_environment(uri: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_experiment_from_environment(uri: str, monkeypatch) -> None:
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
     with lt.start_run() as run:
         pass
@@ -351,10 +353,12 @@ def test_log_input_from_pandas_and_numpy(uri: str, tmp_path: Path) -> None:
         lt.log_input(train, context="training", tags={"split": "80%"})
         lt.log_input(arrays, context="eval")
         with pytest.raises(InvalidParameterValue, match="Dataset"):
-            lt.log_input(df)  # type: ignore[arg-type]
+            lt.log_input(df)
     inputs = lt.get_run(run.info.run_id).inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == ["train", "arrays"]
     stored = inputs[0]
+    assert stored.dataset.schema is not None
+    assert stored.dataset.profile is not None
     assert json.loads(stored.dataset.source) == {"uri": str(tmp_path / "train.parquet")}
     columns = json.loads(stored.dataset.schema)["mlflow_colspec"]
     assert columns[1] == {"type": "string", "name": "city"}

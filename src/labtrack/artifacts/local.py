@@ -125,14 +125,16 @@ class LocalArtifactRepository(ArtifactRepository):
         try:
             fd = os.open(real, _READ_FLAGS)
         except (FileNotFoundError, NotADirectoryError):
-            raise ResourceDoesNotExist(f"Artifact {path!r} does not exist")
+            raise ResourceDoesNotExist(f"Artifact {path!r} does not exist") from None
         except IsADirectoryError:
-            raise InvalidParameterValue(f"Artifact {path!r} is a directory, not a file")
+            raise InvalidParameterValue(f"Artifact {path!r} is a directory, not a file") from None
         except OSError as exc:
             if exc.errno == errno.ELOOP:  # swapped for a symlink since _resolve
-                raise InvalidParameterValue(f"Artifact path {path!r} is a symlink")
+                raise InvalidParameterValue(f"Artifact path {path!r} is a symlink") from None
             if os.path.isdir(real):  # Windows refuses to open directories
-                raise InvalidParameterValue(f"Artifact {path!r} is a directory, not a file")
+                raise InvalidParameterValue(
+                    f"Artifact {path!r} is a directory, not a file"
+                ) from None
             raise
         try:
             mode = os.fstat(fd).st_mode
@@ -163,7 +165,7 @@ class LocalArtifactRepository(ArtifactRepository):
         except (FileExistsError, NotADirectoryError):
             raise InvalidParameterValue(
                 f"Cannot write artifact {path!r}: part of its parent path is a file"
-            )
+            ) from None
         # ``parent`` was fully resolved before makedirs; if it resolves differently
         # now, a component was swapped for a symlink in between.
         if os.path.realpath(parent) != parent or not _is_within(parent, root_real):

@@ -257,7 +257,9 @@ def _array(value: Any, what: str) -> Any:
     try:
         return np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise BadRequest(f"{what} is not a valid array (are all rows the same length?): {exc}")
+        raise BadRequest(
+            f"{what} is not a valid array (are all rows the same length?): {exc}"
+        ) from None
 
 
 def _instances(value: Any, schema: Schema | None) -> Any:

@@ -52,14 +52,17 @@ class ActiveRun:
 
     @property
     def info(self) -> Any:
+        """The run's info: ids, name, status, times and artifact URI (as when it started)."""
         return self._run.info
 
     @property
     def data(self) -> Any:
+        """The run's params, metrics and tags as they were when it started."""
         return self._run.data
 
     @property
     def inputs(self) -> Any:
+        """The run's dataset inputs as they were when it started."""
         return self._run.inputs
 
     def __repr__(self) -> str:
@@ -130,6 +133,7 @@ def set_tracking_uri(uri: str | os.PathLike[str]) -> None:
 
 
 def get_tracking_uri() -> str:
+    """The tracking URI in use: the one ``set_tracking_uri`` set, else the environment's."""
     return str(settings.get("tracking_uri"))
 
 
@@ -181,14 +185,20 @@ def _active_experiment_id() -> str:
 def create_experiment(
     name: str, artifact_location: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> str:
+    """Create an experiment and return its id.
+
+    ``artifact_location`` overrides where its runs keep their artifacts.
+    """
     return _client().create_experiment(name, artifact_location, tags)
 
 
 def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with this id; raises ``ResourceDoesNotExist`` if there is none."""
     return _client().get_experiment(experiment_id)
 
 
 def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with this name, or None if there is none."""
     return _client().get_experiment_by_name(name)
 
 
@@ -214,10 +224,12 @@ def search_experiments(
 
 
 def delete_experiment(experiment_id: str) -> None:
+    """Mark an experiment deleted; ``restore_experiment`` undoes it."""
     _client().delete_experiment(experiment_id)
 
 
 def restore_experiment(experiment_id: str) -> None:
+    """Restore a deleted experiment."""
     _client().restore_experiment(experiment_id)
 
 
@@ -333,6 +345,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
 
 
 def active_run() -> ActiveRun | None:
+    """The active run of this thread, or None."""
     stack = _stack()
     return stack[-1] if stack else None
 
@@ -355,16 +368,22 @@ def _run_id() -> str:
 
 
 def get_run(run_id: str) -> Run:
+    """The run with this id: its info, params, metrics and tags (queued writes flushed first)."""
     flush()
     return _client().get_run(run_id)
 
 
 def delete_run(run_id: str) -> None:
+    """Mark a run deleted (``TrackingClient.restore_run`` undoes it)."""
     flush()
     _client().delete_run(run_id)
 
 
 def get_artifact_uri(artifact_path: str | None = None) -> str:
+    """The active run's artifact URI (a run is started if none is active).
+
+    With ``artifact_path``, the URI of that path inside it.
+    """
     stack = _stack()
     uri = stack[-1].info.artifact_uri if stack else _client().get_run(_run_id()).info.artifact_uri
     if artifact_path:
@@ -403,6 +422,7 @@ def log_metrics(
     synchronous: bool | None = None,
     run_id: str | None = None,
 ) -> None:
+    """Log several metrics at one step and timestamp (queued unless ``synchronous``)."""
     ts = int(time.time() * 1000) if timestamp is None else timestamp
     checked = [v.validate_metric(k, val, ts, step or 0) for k, val in metrics.items()]
     _submit(run_id, _batching.METRIC, checked, synchronous)
@@ -416,23 +436,27 @@ def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
 
 
 def log_params(params: Mapping[str, Any], synchronous: bool | None = None) -> None:
+    """Log several params at once. Params are immutable once logged."""
     truncate = settings.get("truncate_long_values")
     checked = [v.validate_param(k, val, truncate=truncate) for k, val in params.items()]
     _submit(None, _batching.PARAM, checked, synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
+    """Set a tag on the active run (starting one if none is active); setting it again overwrites."""
     tag = v.validate_tag(key, value, truncate=settings.get("truncate_long_values"))
     _submit(None, _batching.TAG, [tag], synchronous)
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
+    """Set several tags on the active run at once."""
     truncate = settings.get("truncate_long_values")
     checked = [v.validate_tag(k, val, truncate=truncate) for k, val in tags.items()]
     _submit(None, _batching.TAG, checked, synchronous)
 
 
 def delete_tag(key: str) -> None:
+    """Delete a tag from the active run."""
     flush()
     _client().delete_tag(_run_id(), key)
 
@@ -501,22 +525,30 @@ def log_input(
 
 # -- artifacts --------------------------------------------------------------------
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a local file into the active run's artifacts, under ``artifact_path`` if given."""
     _client().log_artifact(_run_id(), local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
+    """Copy a local directory's files into the active run's artifacts.
+
+    They go under ``artifact_path`` if given, else at the root.
+    """
     _client().log_artifacts(_run_id(), local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> None:
+    """Save a string as the artifact file ``artifact_file`` (e.g. ``"notes/summary.txt"``)."""
     _client().log_text(_run_id(), text, artifact_file)
 
 
 def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> None:
+    """Save a dictionary as a JSON artifact, or YAML when ``artifact_file`` ends in .yaml/.yml."""
     _client().log_dict(_run_id(), dictionary, artifact_file)
 
 
 def log_figure(figure: Any, artifact_file: str) -> None:
+    """Save a matplotlib or plotly figure as ``artifact_file`` (format from its extension)."""
     _client().log_figure(_run_id(), figure, artifact_file)
 
 
@@ -527,10 +559,15 @@ def log_image(
     key: str | None = None,
     step: int | None = None,
 ) -> None:
+    """Save a NumPy array or PIL image as ``artifact_file``.
+
+    Or, with ``key`` (and ``step``) instead of a file name, as one step of an image series.
+    """
     _client().log_image(_run_id(), image, artifact_file, key=key, step=step)
 
 
 def log_table(data: Any, artifact_file: str) -> None:
+    """Save a dict of columns or a pandas DataFrame as a JSON table (``artifact_file``: .json)."""
     flush()
     _client().log_table(_run_id(), data, artifact_file)
 

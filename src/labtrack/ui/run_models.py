@@ -137,7 +137,9 @@ def register_directory(ctx: ServerContext, run_id: str, path: str, name: str) ->
     try:
         repo.get_file_info(mlmodel)
     except ResourceDoesNotExist:
-        raise InvalidParameterValue(f"No model at {path or 'the artifact root'}: no MLmodel file")
+        raise InvalidParameterValue(
+            f"No model at {path or 'the artifact root'}: no MLmodel file"
+        ) from None
     _ensure_registered_model(ctx, name)
     location = run.info.artifact_uri.rstrip("/")
     source = f"{location}/{path}" if path else location
