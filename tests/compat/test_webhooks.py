@@ -10,7 +10,6 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
-
 from typing import Any
 
 import pytest

@@ -85,7 +85,7 @@ class SqlWebhookStore:
 
     def get_secret(self, webhook_id: str) -> str | None:
         """The stored (encrypted) secret of a webhook."""
-        return self._row(webhook_id).secret  # type: ignore[no-any-return]
+        return self._row(webhook_id).secret
 
     def _row(self, webhook_id: str) -> Any:
         with self.store._read() as conn:
