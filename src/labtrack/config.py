@@ -283,6 +283,28 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_SERVE_MAX_BODY_BYTES",),
         _parse_positive_int,
     ),
+    # -- registry webhooks (tracking/_webhooks.py), delivered by the tracking server
+    Setting(
+        "webhook_secret_key",
+        None,
+        "The key webhook secrets are encrypted with in the database (the same on every "
+        "server process). Without it, webhooks cannot have a secret.",
+        ("LABTRACK_WEBHOOK_SECRET_KEY", "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"),
+    ),
+    Setting(
+        "webhook_timeout",
+        30.0,
+        "Seconds to wait for a webhook receiver to answer one delivery.",
+        ("LABTRACK_WEBHOOK_TIMEOUT", "MLFLOW_WEBHOOK_REQUEST_TIMEOUT"),
+        _parse_positive_float,
+    ),
+    Setting(
+        "webhook_max_retries",
+        3,
+        "How often a delivery is retried after a timeout, a connection error, 429 or 5xx.",
+        ("LABTRACK_WEBHOOK_MAX_RETRIES", "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES"),
+        _parse_positive_int,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

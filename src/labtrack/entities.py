@@ -569,3 +569,31 @@ def parse_runs_uri(uri: str) -> tuple[str, str]:
             f"Not a proper runs:/ URI: {uri!r}. Expected 'runs:/<run_id>/<path>'."
         )
     return run_id, path.strip("/")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registry webhook: ``url`` receives a signed POST for each of its ``events``
+    (MLflow's "entity.action" names, e.g. ``model_version.created``) while its status is
+    ACTIVE. ``has_secret`` says whether deliveries are signed; the secret itself is never
+    part of the entity (the store keeps it encrypted)."""
+
+    webhook_id: str
+    name: str
+    url: str
+    events: tuple[str, ...]
+    status: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None = None
+    has_secret: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookTestResult:
+    """What a test delivery got back: the receiver's status and body, or why it failed."""
+
+    success: bool
+    response_status: int | None = None
+    response_body: str | None = None
+    error_message: str | None = None

@@ -415,6 +415,9 @@ def test_migration_creates_exactly_the_schema(sql_store) -> None:
 
     engine = sql_store.engine
     added = (
+        # 0005 (webhooks): upgrading from 0002 creates these too
+        s.webhook_deliveries,
+        s.webhooks,
         # 0004 (the model registry): upgrading from 0002 creates these too
         s.registry_events,
         s.registered_model_aliases,

@@ -804,6 +804,8 @@ def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:
 
     engine = sql_store.engine
     added = (
+        s.webhook_deliveries,  # 0005, also applied by the upgrade to the head
+        s.webhooks,
         s.registry_events,
         s.registered_model_aliases,
         s.model_version_tags,

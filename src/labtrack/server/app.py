@@ -29,11 +29,13 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     """Build the server application for ``config`` (default: the embedded store)."""
     from fastapi import FastAPI
 
+    from labtrack.server import webhooks_api
     from labtrack.server.errors import install_error_handlers
 
     config = config or ServerConfig()
     context = ServerContext(config)
     app = FastAPI(
+        lifespan=webhooks_api.delivery(context),
         title="labtrack",
         version=__version__,
         description=(
@@ -63,6 +65,7 @@ def route_table(context: ServerContext) -> list[Route]:
         logged_models_api,
         mlflow_api,
         registry_api,
+        webhooks_api,
     )
 
     serve_artifacts = context.config.serve_artifacts
@@ -70,6 +73,7 @@ def route_table(context: ServerContext) -> list[Route]:
         *mlflow_api.routes(context),
         *logged_models_api.routes(context),
         *registry_api.routes(context),
+        *webhooks_api.routes(context),
         *labtrack_api.routes(context),
         *(artifacts_api.routes(context) if serve_artifacts else []),
         *_service_routes(context),

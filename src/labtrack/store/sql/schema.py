@@ -435,3 +435,35 @@ registry_events = Table(
     Index(None, "timestamp"),
     **_MYSQL,
 )
+
+# Registry webhooks (MLflow's webhooks API). ``events`` is a JSON list of "entity.action"
+# names; ``secret`` is the HMAC secret encrypted with the server's webhook key, never
+# stored in clear (tracking/_webhooks.py).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("description", LongText),
+    Column("url", String(2000), nullable=False),
+    Column("events", Text, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("secret", Text),
+    Column("creation_time", BigInteger, nullable=False),
+    Column("last_updated_time", BigInteger, nullable=False),
+    Index(None, "creation_time"),
+    **_MYSQL,
+)
+
+# One row per (webhook, registry event) a server process has taken on delivering: the
+# primary key makes the claim, so of several server processes exactly one delivers each.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("webhook_id", String(36), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("claimed_time", BigInteger, nullable=False),
+    PrimaryKeyConstraint("webhook_id", "event_id"),
+    Index(None, "claimed_time"),
+    **_MYSQL,
+)

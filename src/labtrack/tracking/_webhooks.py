@@ -1,0 +1,553 @@
+"""Registry webhooks: the rules (MLflow's names, events and messages), the secrets, the
+signed payloads, and :class:`WebhookDispatcher`, which delivers the registry's event log.
+
+Delivery follows MLflow 3: a JSON POST ``{"entity", "action", "timestamp", "data"}`` with
+``X-MLflow-Delivery-Id``, ``X-MLflow-Timestamp`` and, when the webhook has a secret,
+``X-MLflow-Signature: v1,<base64 HMAC-SHA256 of "<delivery id>.<timestamp>.<body>">``.
+
+Events come from the registry's event log after their change committed: each server
+process polls the log, and claims every (webhook, event) in the database before it
+delivers, so of several processes exactly one delivers each event (at most once: a
+process that dies mid-delivery does not hand its claims on). Deliveries run on worker
+threads with a bounded queue, never on a request's path; a delivery is retried after a
+timeout, a connection error, 429 or 5xx, with exponential backoff, a bounded number of times.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import queue
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from labtrack._clock import now_ms
+from labtrack.entities import RegistryAction, RegistryEvent, Webhook, WebhookTestResult
+from labtrack.errors import InvalidParameterValue, LabtrackError
+
+if TYPE_CHECKING:
+    from labtrack.store.sql._webhooks import SqlWebhookStore
+    from labtrack.store.sql.store import SqlStore
+
+_log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
+SIGNATURE_VERSION = "v1"
+ACTIVE, DISABLED = "ACTIVE", "DISABLED"
+MAX_RESULTS_WEBHOOKS = 1000
+ALLOWED_SCHEMES = ("http", "https")
+
+#: MLflow's entities and the actions each has (prompt and budget events are accepted, as
+#: MLflow accepts them, but labtrack has no prompts or budgets to fire them).
+VALID_ACTIONS: dict[str, tuple[str, ...]] = {
+    "registered_model": ("created",),
+    "model_version": ("created",),
+    "model_version_tag": ("deleted", "set"),
+    "model_version_alias": ("created", "deleted"),
+    "prompt": ("created",),
+    "prompt_version": ("created",),
+    "prompt_tag": ("deleted", "set"),
+    "prompt_version_tag": ("deleted", "set"),
+    "prompt_alias": ("created", "deleted"),
+    "budget_policy": ("exceeded",),
+}
+ALL_ACTIONS = ("created", "updated", "deleted", "set", "exceeded")
+
+#: The registry's event log actions that fire a webhook event.
+_FIRED_BY = {
+    RegistryAction.MODEL_CREATED: "registered_model.created",
+    RegistryAction.VERSION_CREATED: "model_version.created",
+    RegistryAction.VERSION_TAG_SET: "model_version_tag.set",
+    RegistryAction.VERSION_TAG_DELETED: "model_version_tag.deleted",
+    RegistryAction.ALIAS_SET: "model_version_alias.created",
+    RegistryAction.ALIAS_MOVED: "model_version_alias.created",
+    RegistryAction.ALIAS_DELETED: "model_version_alias.deleted",
+}
+
+_NAME_RE = re.compile(r"^(?=.{1,63}$)[a-z0-9]([a-z0-9._-]*[a-z0-9])?$", re.IGNORECASE)
+
+
+# -- rules ----------------------------------------------------------------------------------
+def validate_webhook_name(name: Any) -> str:
+    if not isinstance(name, str):
+        raise InvalidParameterValue(f"Webhook name must be a string, got {type(name).__name__!r}")
+    if not _NAME_RE.fullmatch(name):
+        raise InvalidParameterValue(
+            f"Webhook name {name!r} is invalid. It must start and end with a letter or digit, "
+            "be less than 63 characters long, and contain only letters, digits, dots (.), "
+            "underscores (_), and hyphens (-)."
+        )
+    return name
+
+
+def validate_webhook_url(url: Any) -> str:
+    """An http(s) URL with a host name (MLflow's messages)."""
+    if not isinstance(url, str):
+        raise InvalidParameterValue(f"Webhook URL must be a string, got {type(url).__name__!r}")
+    if not url.strip():
+        raise InvalidParameterValue(f"Webhook URL cannot be empty or just whitespace: {url!r}")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidParameterValue(f"Invalid webhook URL {url!r}: {exc!r}") from exc
+    if parts.scheme not in ALLOWED_SCHEMES:
+        raise InvalidParameterValue(
+            f"Invalid webhook URL scheme: {parts.scheme!r}. "
+            f"Allowed schemes are: {', '.join(ALLOWED_SCHEMES)}."
+        )
+    if not host:
+        raise InvalidParameterValue(f"Webhook URL must include a hostname: {url!r}")
+    return url
+
+
+def validate_event(entity: Any, action: Any) -> str:
+    """``"entity.action"`` for a valid pair, else MLflow's error."""
+    if entity not in VALID_ACTIONS:
+        raise InvalidParameterValue(f"Invalid webhook event entity: {entity!r}")
+    if action not in ALL_ACTIONS:
+        raise InvalidParameterValue(f"Invalid webhook event action: {action!r}")
+    valid = VALID_ACTIONS[entity]
+    if action not in valid:
+        raise InvalidParameterValue(
+            f"Invalid action '{action}' for entity '{entity}'. Valid actions are: {sorted(valid)}"
+        )
+    return f"{entity}.{action}"
+
+
+def validate_events(events: Any) -> list[str]:
+    """A non-empty list of ``"entity.action"`` names, each once, in the order given."""
+    if not isinstance(events, (list, tuple)) or not events:
+        raise InvalidParameterValue(f"Webhook events must be a non-empty list: {events!r}.")
+    out: list[str] = []
+    for event in events:
+        entity, _, action = str(event).partition(".")
+        name = validate_event(entity, action)
+        if name not in out:
+            out.append(name)
+    return out
+
+
+def validate_status(status: Any) -> str:
+    if status not in (ACTIVE, DISABLED):
+        raise InvalidParameterValue(
+            f"Invalid webhook status {status!r}: expected {ACTIVE} or {DISABLED}"
+        )
+    return str(status)
+
+
+# -- secrets --------------------------------------------------------------------------------
+class SecretBox:
+    """Encrypts webhook secrets for the database (Fernet, with a key derived from the
+    ``webhook_secret_key`` setting) and decrypts them to sign deliveries."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key or None
+
+    def _fernet(self) -> Any:
+        if self.key is None:
+            raise InvalidParameterValue(
+                "Webhook secrets are stored encrypted and this server has no key: set "
+                "LABTRACK_WEBHOOK_SECRET_KEY (the same on every server process) to give "
+                "webhooks a secret."
+            )
+        try:
+            from cryptography.fernet import Fernet
+        except ImportError as exc:
+            raise InvalidParameterValue(
+                "Webhook secrets need the cryptography package: pip install cryptography"
+            ) from exc
+        derived = base64.urlsafe_b64encode(hashlib.sha256(self.key.encode()).digest())
+        return Fernet(derived)
+
+    def seal(self, secret: str) -> str:
+        return str(self._fernet().encrypt(secret.encode()).decode())
+
+    def open(self, sealed: str) -> str:
+        return str(self._fernet().decrypt(sealed.encode()).decode())
+
+
+def sign(secret: str, delivery_id: str, timestamp: str, body: str) -> str:
+    """MLflow's signature header value for one delivery."""
+    content = f"{delivery_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
+
+
+# -- payloads -------------------------------------------------------------------------------
+EXAMPLE_PAYLOADS: dict[str, dict[str, Any]] = {
+    "registered_model.created": {
+        "name": "example_model",
+        "tags": {"example_key": "example_value"},
+        "description": "An example registered model",
+    },
+    "model_version.created": {
+        "name": "example_model",
+        "version": "1",
+        "source": "models:/123",
+        "run_id": "abcd1234abcd5678",
+        "tags": {"example_key": "example_value"},
+        "description": "An example model version",
+    },
+    "model_version_tag.set": {
+        "name": "example_model",
+        "version": "1",
+        "key": "example_key",
+        "value": "example_value",
+    },
+    "model_version_tag.deleted": {"name": "example_model", "version": "1", "key": "example_key"},
+    "model_version_alias.created": {
+        "name": "example_model",
+        "alias": "example_alias",
+        "version": "1",
+    },
+    "model_version_alias.deleted": {"name": "example_model", "alias": "example_alias"},
+}
+
+
+def event_payload(store: SqlStore, event: RegistryEvent) -> tuple[str, dict[str, Any]] | None:
+    """The webhook event an event-log row fires and its ``data``, or None."""
+    name = _FIRED_BY.get(event.action)
+    if name is None:
+        return None
+    version = str(event.version) if event.version is not None else None
+    data: dict[str, Any]
+    if name == "registered_model.created":
+        data = {"name": event.name, "tags": {}, "description": None}
+        try:
+            model = store.get_registered_model(event.name)
+            data.update(tags=dict(model.tags), description=model.description)
+        except LabtrackError:
+            pass  # renamed or deleted since: what the log holds
+    elif name == "model_version.created":
+        data = {
+            "name": event.name,
+            "version": version,
+            "source": event.to_value,
+            "run_id": event.details.get("run_id"),
+            "tags": {},
+            "description": None,
+        }
+        try:
+            found = store.get_model_version(event.name, int(event.version or 0))
+            data.update(
+                source=found.source,
+                run_id=found.run_id,
+                tags=dict(found.tags),
+                description=found.description,
+            )
+        except LabtrackError:
+            pass
+    elif name == "model_version_tag.set":
+        data = {
+            "name": event.name,
+            "version": version,
+            "key": event.details.get("key"),
+            "value": event.to_value,
+        }
+    elif name == "model_version_tag.deleted":
+        data = {"name": event.name, "version": version, "key": event.details.get("key")}
+    elif name == "model_version_alias.created":
+        data = {"name": event.name, "alias": event.details.get("alias"), "version": version}
+    else:
+        data = {"name": event.name, "alias": event.details.get("alias")}
+    return name, data
+
+
+# -- sending --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries after a timeout, a connection error, 429 or 5xx: ``max_retries`` of them,
+    waiting ``backoff * 2**n`` seconds (at most ``max_backoff``) before retry n."""
+
+    max_retries: int = 3
+    backoff: float = 1.0
+    max_backoff: float = 60.0
+    timeout: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.max_backoff, self.backoff * 2**attempt))
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def send(
+    url: str,
+    event: str,
+    data: dict[str, Any],
+    secret: str | None,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int, str]:
+    """POST one event to ``url`` (retrying per ``policy``): the last status and body.
+    Raises the last error when no attempt got an answer."""
+    import httpx
+
+    entity, _, action = event.partition(".")
+    body = json.dumps(
+        {
+            "entity": entity,
+            "action": action,
+            "timestamp": datetime.now(timezone.utc).isoformat(),
+            "data": data,
+        }
+    )
+    delivery_id = str(uuid.uuid4())
+    stamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        DELIVERY_ID_HEADER: delivery_id,
+        TIMESTAMP_HEADER: stamp,
+    }
+    if secret:
+        headers[SIGNATURE_HEADER] = sign(secret, delivery_id, stamp, body)
+    # No proxies from the environment, no redirects: the request goes where the URL says.
+    with httpx.Client(timeout=policy.timeout, trust_env=False) as client:
+        for attempt in range(policy.max_retries + 1):
+            last = attempt == policy.max_retries
+            try:
+                response = client.post(url, content=body.encode(), headers=headers)
+            except httpx.TransportError:
+                if last:
+                    raise
+            else:
+                if not _retryable(response.status_code) or last:
+                    return response.status_code, response.text
+            sleep(policy.delay(attempt))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# -- the service ----------------------------------------------------------------------------
+class WebhookService:
+    """Webhook CRUD with MLflow's rules and messages, over the SQL store's webhook rows."""
+
+    def __init__(
+        self, store: SqlStore, secret_key: str | None = None, policy: RetryPolicy | None = None
+    ) -> None:
+        from labtrack.store.sql._webhooks import SqlWebhookStore
+
+        self.store = store
+        self.rows: SqlWebhookStore = SqlWebhookStore(store)
+        self.box = SecretBox(secret_key)
+        self.policy = policy or RetryPolicy()
+
+    def create_webhook(
+        self,
+        name: Any,
+        url: Any,
+        events: Any,
+        description: str | None = None,
+        secret: str | None = None,
+        status: str | None = None,
+    ) -> Webhook:
+        name = validate_webhook_name(name)
+        url = validate_webhook_url(url)
+        names = validate_events(events)
+        state = validate_status(status) if status else ACTIVE
+        sealed = self.box.seal(secret) if secret else None
+        return self.rows.create_webhook(
+            str(uuid.uuid4()), name, url, names, state, now_ms(), description or None, sealed
+        )
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        return self.rows.get_webhook(webhook_id)
+
+    def list_webhooks(
+        self, max_results: int | None = None, page_token: str | None = None
+    ) -> tuple[list[Webhook], str | None]:
+        from labtrack.store._paging import decode_offset, encode_offset
+
+        limit = max_results or 100
+        if not 1 <= limit <= MAX_RESULTS_WEBHOOKS:
+            raise InvalidParameterValue("max_results must be between 1 and 1000.")
+        offset = decode_offset(page_token) if page_token else 0
+        found, more = self.rows.list_webhooks(limit, offset)
+        return found, encode_offset(offset + limit) if more else None
+
+    def update_webhook(
+        self,
+        webhook_id: str,
+        name: str | None = None,
+        description: str | None = None,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        secret: str | None = None,
+        status: str | None = None,
+    ) -> Webhook:
+        """Change the fields given (None: unchanged; an empty secret removes it)."""
+        fields: dict[str, Any] = {}
+        if name is not None:
+            fields["name"] = validate_webhook_name(name)
+        if url is not None:
+            fields["url"] = validate_webhook_url(url)
+        if events is not None:
+            fields["events"] = validate_events(list(events))
+        if description is not None:
+            fields["description"] = description or None
+        if secret is not None:
+            fields["secret"] = self.box.seal(secret) if secret else None
+        if status is not None:
+            fields["status"] = validate_status(status)
+        return self.rows.update_webhook(webhook_id, now_ms(), **fields)
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.rows.delete_webhook(webhook_id)
+
+    def test_webhook(self, webhook_id: str, event: str | None = None) -> WebhookTestResult:
+        """Send an example payload of ``event`` (default: the webhook's first event) now."""
+        webhook = self.get_webhook(webhook_id)
+        name = event or webhook.events[0]
+        sealed = self.rows.get_secret(webhook_id)
+        try:
+            secret = self.box.open(sealed) if sealed else None
+            data = EXAMPLE_PAYLOADS.get(name, {})
+            status, text = send(webhook.url, name, data, secret, self.policy)
+        except Exception as exc:
+            return WebhookTestResult(False, error_message=f"Failed to test webhook: {exc!r}")
+        return WebhookTestResult(status < 400, response_status=status, response_body=text)
+
+
+# -- delivery -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Delivery:
+    url: str
+    event: str
+    data: dict[str, Any]
+    sealed_secret: str | None
+
+
+class WebhookDispatcher:
+    """Polls the registry's event log and delivers what the webhooks subscribed to.
+
+    ``poll()`` claims and queues the new events' deliveries (the poller thread calls it
+    every ``interval`` seconds); worker threads send them. The queue is bounded: when
+    receivers are so slow that it fills, further deliveries are dropped with an error in
+    the log rather than held in memory.
+    """
+
+    #: Events are looked at again for this long after they were written, so a change that
+    #: committed after a later one (a lower id seen late) is still delivered.
+    RESCAN_MS = 30_000
+
+    def __init__(
+        self,
+        service: WebhookService,
+        interval: float = 0.5,
+        workers: int = 4,
+        queue_size: int = 1000,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.service = service
+        self.interval = interval
+        self.queue: queue.Queue[_Delivery | None] = queue.Queue(queue_size)
+        self.cursor = service.rows.last_event_id()
+        self._seen: dict[tuple[str, int], int] = {}
+        self._stop = threading.Event()
+        self._sleep = sleep
+        self._threads = [
+            threading.Thread(target=self._work, name=f"labtrack-webhook-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        self._threads.append(
+            threading.Thread(target=self._poll_loop, name="labtrack-webhook-poll", daemon=True)
+        )
+
+    def start(self) -> WebhookDispatcher:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        for _ in self._threads:
+            try:
+                self.queue.put_nowait(None)
+            except queue.Full:
+                break
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+
+    def poll(self) -> int:
+        """Claim and queue the deliveries of events written since the last poll: how many."""
+        rows = self.service.rows
+        now = now_ms()
+        events = rows.events_since(self.cursor, now - self.RESCAN_MS, 1000)
+        if not events:
+            return 0
+        self.cursor = max(self.cursor, events[-1].event_id)
+        hooks = rows.active_webhooks()
+        queued = 0
+        for event in events:
+            fired = None
+            for webhook, sealed in hooks:
+                key = (webhook.webhook_id, event.event_id)
+                if event.timestamp < webhook.creation_timestamp or key in self._seen:
+                    continue
+                fired = fired or event_payload(self.service.store, event)
+                if fired is None:
+                    break
+                self._seen[key] = event.timestamp
+                if fired[0] not in webhook.events or not rows.claim(*key, now):
+                    continue
+                try:
+                    self.queue.put_nowait(_Delivery(webhook.url, fired[0], fired[1], sealed))
+                    queued += 1
+                except queue.Full:
+                    _log.error("Webhook queue full: dropped %s to %s", fired[0], webhook.url)
+        self._forget(now)
+        return queued
+
+    def _forget(self, now: int) -> None:
+        horizon = now - 2 * self.RESCAN_MS
+        for key, stamp in list(self._seen.items()):
+            if stamp < horizon:
+                del self._seen[key]
+
+    def _poll_loop(self) -> None:
+        last_prune = 0.0
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+                if time.monotonic() - last_prune > 3600:
+                    last_prune = time.monotonic()
+                    self.service.rows.forget_claims(now_ms() - 86_400_000)
+            except Exception:
+                _log.exception("Polling the registry's event log for webhooks failed")
+
+    def _work(self) -> None:
+        while True:
+            job = self.queue.get()
+            try:
+                if job is None:
+                    return
+                self._deliver(job)
+            finally:
+                self.queue.task_done()
+
+    def _deliver(self, job: _Delivery) -> None:
+        try:
+            secret = self.service.box.open(job.sealed_secret) if job.sealed_secret else None
+            status, _ = send(job.url, job.event, job.data, secret, self.service.policy, self._sleep)
+            if status >= 400:
+                _log.error("Webhook %s to %s answered %s", job.event, job.url, status)
+        except Exception as exc:
+            _log.error("Webhook %s to %s failed: %r", job.event, job.url, exc)
+
+    def drain(self) -> None:
+        """Wait until every queued delivery is done (tests, shutdown)."""
+        self.queue.join()

@@ -1,0 +1,400 @@
+"""Registry webhooks: MLflow's CRUD API and errors, and deliveries to a real receiver on
+loopback (signatures, retries, a dead URL), fired from the registry's event log."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from labtrack.server.app import ServerConfig, create_app
+from labtrack.server.webhooks_api import webhook_service
+from labtrack.tracking._webhooks import RetryPolicy, WebhookDispatcher
+
+API = "/api/2.0/mlflow"
+SECRET = "s3cret"
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 that records what it receives and answers ``statuses``
+    in turn (then 200)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = list(statuses or [])
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                status = receiver.statuses.pop(0) if receiver.statuses else 200
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"thanks")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("LABTRACK_WEBHOOK_SECRET_KEY", "the-server-key")
+    return create_app(
+        ServerConfig(f"sqlite:///{tmp_path / 'db.db'}", str(tmp_path / "a"), serve_artifacts=False)
+    )
+
+
+@pytest.fixture
+def http_client(app: Any) -> Iterator[httpx.Client]:
+    """The app on a real port (without its lifespan: the tests drive the dispatcher)."""
+    import uvicorn
+
+    from livesrv import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def dispatcher(app: Any) -> Iterator[WebhookDispatcher]:
+    service = webhook_service(app.state.context)
+    d = WebhookDispatcher(service, interval=3600, sleep=lambda s: None).start()
+    yield d
+    d.stop()
+
+
+def ok(response: httpx.Response) -> Any:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def error(response: httpx.Response) -> tuple[int, str, str]:
+    body = response.json()
+    return response.status_code, body["error_code"], body["message"]
+
+
+def create(http: httpx.Client, **fields: Any) -> dict[str, Any]:
+    body = {
+        "name": "ci-hook",
+        "url": "https://ci.example/hook",
+        "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+        **fields,
+    }
+    return ok(http.post(f"{API}/webhooks", json=body))["webhook"]
+
+
+def verify(headers: dict[str, str], body: bytes) -> None:
+    delivery, stamp = headers["X-MLflow-Delivery-Id"], headers["X-MLflow-Timestamp"]
+    signed = f"{delivery}.{stamp}.{body.decode()}".encode()
+    expected = base64.b64encode(hmac.new(SECRET.encode(), signed, hashlib.sha256).digest())
+    assert headers["X-MLflow-Signature"] == "v1," + expected.decode()
+
+
+# -- CRUD ---------------------------------------------------------------------------------
+def test_create_get_list_update_delete(http_client: httpx.Client) -> None:
+    made = create(http_client, description="tell CI", secret=SECRET)
+    assert set(made) == {
+        "webhook_id",
+        "name",
+        "description",
+        "url",
+        "events",
+        "status",
+        "creation_timestamp",
+        "last_updated_timestamp",
+    }  # never the secret
+    assert made["events"] == [{"entity": "MODEL_VERSION", "action": "CREATED"}]
+    assert made["status"] == "ACTIVE"
+    hook_id = made["webhook_id"]
+    assert ok(http_client.get(f"{API}/webhooks/{hook_id}"))["webhook"] == made
+    assert ok(http_client.get(f"{API}/webhooks"))["webhooks"] == [made]
+    changed = ok(
+        http_client.patch(
+            f"{API}/webhooks/{hook_id}",
+            json={
+                "status": "DISABLED",
+                "events": [{"entity": "MODEL_VERSION_ALIAS", "action": "CREATED"}],
+            },
+        )
+    )["webhook"]
+    assert changed["status"] == "DISABLED"
+    assert changed["events"] == [{"entity": "MODEL_VERSION_ALIAS", "action": "CREATED"}]
+    assert changed["name"] == "ci-hook"
+    assert ok(http_client.delete(f"{API}/webhooks/{hook_id}")) == {}
+    assert error(http_client.get(f"{API}/webhooks/{hook_id}")) == (
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+        f"Webhook with ID {hook_id} not found.",
+    )
+    assert ok(http_client.get(f"{API}/webhooks")) == {}
+
+
+def test_list_pages(http_client: httpx.Client) -> None:
+    for i in range(3):
+        create(http_client, name=f"hook-{i}")
+    first = ok(http_client.get(f"{API}/webhooks", params={"max_results": 2}))
+    assert [w["name"] for w in first["webhooks"]] == ["hook-2", "hook-1"]
+    rest = ok(
+        http_client.get(
+            f"{API}/webhooks", params={"max_results": 2, "page_token": first["next_page_token"]}
+        )
+    )
+    assert [w["name"] for w in rest["webhooks"]] == ["hook-0"]
+    assert "next_page_token" not in rest
+    assert error(http_client.get(f"{API}/webhooks", params={"max_results": 1001})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "max_results must be between 1 and 1000.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"url": "ftp://ci.example/hook"},
+            "Invalid webhook URL scheme: 'ftp'. Allowed schemes are: http, https.",
+        ),
+        (
+            {"url": "file:///etc/passwd"},
+            "Invalid webhook URL scheme: 'file'. Allowed schemes are: http, https.",
+        ),
+        ({"url": "http://"}, "Webhook URL must include a hostname: 'http://'"),
+        ({"url": "  "}, "Webhook URL cannot be empty or just whitespace: '  '"),
+        (
+            {"name": "-bad"},
+            "Webhook name '-bad' is invalid. It must start and end with a letter or digit, be "
+            "less than 63 characters long, and contain only letters, digits, dots (.), "
+            "underscores (_), and hyphens (-).",
+        ),
+        (
+            {"events": [{"entity": "MODEL_VERSION", "action": "DELETED"}]},
+            "Invalid action 'deleted' for entity 'model_version'. Valid actions are: ['created']",
+        ),
+        ({"events": []}, "Missing value for parameter 'events'."),
+    ],
+)
+def test_create_refuses(http_client: httpx.Client, fields: dict[str, Any], message: str) -> None:
+    body = {
+        "name": "ci-hook",
+        "url": "https://ci.example/hook",
+        "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+        **fields,
+    }
+    assert error(http_client.post(f"{API}/webhooks", json=body)) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        message,
+    )
+
+
+def test_secret_needs_the_server_key(http_client: httpx.Client, app: Any) -> None:
+    webhook_service(app.state.context).box.key = None
+    response = http_client.post(
+        f"{API}/webhooks",
+        json={
+            "name": "h",
+            "url": "https://ci.example/hook",
+            "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+            "secret": "x",
+        },
+    )
+    assert error(response)[2].startswith("Webhook secrets are stored encrypted and this server")
+
+
+def test_secret_is_stored_encrypted(http_client: httpx.Client, app: Any) -> None:
+    hook = create(http_client, secret=SECRET)
+    stored = webhook_service(app.state.context).rows.get_secret(hook["webhook_id"])
+    assert stored
+    assert SECRET not in stored
+
+
+def test_test_webhook(http_client: httpx.Client, receiver: Receiver) -> None:
+    hook = create(http_client, url=receiver.url, secret=SECRET)
+    result = ok(http_client.post(f"{API}/webhooks/{hook['webhook_id']}/test", json={}))
+    assert result == {
+        "result": {"success": True, "response_status": 200, "response_body": "thanks"}
+    }
+    headers, body = receiver.received[0]
+    verify(headers, body)
+    sent = json.loads(body)
+    assert (sent["entity"], sent["action"]) == ("model_version", "created")
+    assert sent["data"]["name"] == "example_model"
+
+
+def test_test_webhook_to_a_dead_url(http_client: httpx.Client, app: Any) -> None:
+    webhook_service(app.state.context).policy = RetryPolicy(max_retries=1, backoff=0.01)
+    hook = create(http_client, url="http://127.0.0.1:9/hook")
+    result = ok(http_client.post(f"{API}/webhooks/{hook['webhook_id']}/test", json={}))["result"]
+    assert result["success"] is False
+    assert result["error_message"].startswith("Failed to test webhook: ConnectError(")
+
+
+# -- delivery from the event log ----------------------------------------------------------
+def _registry(http: httpx.Client) -> None:
+    ok(http.post(f"{API}/registered-models/create", json={"name": "churn"}))
+    ok(
+        http.post(
+            f"{API}/model-versions/create",
+            json={
+                "name": "churn",
+                "source": "s3://bucket/model",
+                "tags": [{"key": "k", "value": "v"}],
+            },
+        )
+    )
+    ok(
+        http.post(
+            f"{API}/registered-models/alias",
+            json={"name": "churn", "alias": "champion", "version": "1"},
+        )
+    )
+    ok(
+        http.request(
+            "DELETE", f"{API}/registered-models/alias", json={"name": "churn", "alias": "champion"}
+        )
+    )
+
+
+def test_version_and_alias_events_are_delivered_signed(
+    http_client: httpx.Client, receiver: Receiver, dispatcher: WebhookDispatcher
+) -> None:
+    create(
+        http_client,
+        url=receiver.url,
+        secret=SECRET,
+        events=[
+            {"entity": "MODEL_VERSION", "action": "CREATED"},
+            {"entity": "MODEL_VERSION_ALIAS", "action": "CREATED"},
+            {"entity": "MODEL_VERSION_ALIAS", "action": "DELETED"},
+        ],
+    )
+    _registry(http_client)
+    assert dispatcher.poll() == 3
+    dispatcher.drain()
+    assert dispatcher.poll() == 0  # each event once
+    sent = []
+    for headers, body in receiver.received:
+        verify(headers, body)
+        payload = json.loads(body)
+        sent.append((payload["entity"], payload["action"], payload["data"]))
+    assert sorted(sent, key=str) == sorted(
+        [
+            (
+                "model_version",
+                "created",
+                {
+                    "name": "churn",
+                    "version": "1",
+                    "source": "s3://bucket/model",
+                    "run_id": None,
+                    "tags": {"k": "v"},
+                    "description": None,
+                },
+            ),
+            (
+                "model_version_alias",
+                "created",
+                {"name": "churn", "alias": "champion", "version": "1"},
+            ),
+            ("model_version_alias", "deleted", {"name": "churn", "alias": "champion"}),
+        ],
+        key=str,
+    )
+
+
+def test_two_dispatchers_deliver_each_event_once(
+    http_client: httpx.Client, receiver: Receiver, dispatcher: WebhookDispatcher, app: Any
+) -> None:
+    other = WebhookDispatcher(webhook_service(app.state.context), interval=3600).start()
+    try:
+        create(http_client, url=receiver.url)
+        _registry(http_client)
+        assert dispatcher.poll() + other.poll() == 1
+        dispatcher.drain()
+        other.drain()
+    finally:
+        other.stop()
+    assert len(receiver.received) == 1
+
+
+def test_retries_until_the_receiver_answers(
+    http_client: httpx.Client, dispatcher: WebhookDispatcher
+) -> None:
+    flaky = Receiver(statuses=[503, 500])
+    try:
+        create(http_client, url=flaky.url)
+        _registry(http_client)
+        dispatcher.poll()
+        dispatcher.drain()
+        assert len(flaky.received) == 3
+        ids = {h["X-MLflow-Delivery-Id"] for h, _ in flaky.received}
+        assert len(ids) == 1  # one delivery, tried three times
+    finally:
+        flaky.close()
+
+
+def test_disabled_webhooks_get_nothing(
+    http_client: httpx.Client, receiver: Receiver, dispatcher: WebhookDispatcher
+) -> None:
+    create(http_client, url=receiver.url, status="DISABLED")
+    _registry(http_client)
+    assert dispatcher.poll() == 0
+
+
+def test_a_dead_url_does_not_slow_the_registry(
+    app: Any, http_client: httpx.Client, dispatcher: WebhookDispatcher
+) -> None:
+    # A receiver that accepts connections and never answers.
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    try:
+        webhook_service(app.state.context).policy = RetryPolicy(max_retries=0, timeout=5)
+        create(http_client, url=f"http://127.0.0.1:{sock.getsockname()[1]}/hook")
+        start = time.monotonic()
+        _registry(http_client)
+        dispatcher.poll()
+        assert time.monotonic() - start < 2
+    finally:
+        sock.close()
