@@ -31,7 +31,11 @@ def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve_in_process(
         f"sqlite:///{tmp / 'db.db'}",
         tmp / "artifacts",
-        extra_env={"LABTRACK_WEBHOOK_SECRET_KEY": "compat-key"},
+        extra_env={
+            "LABTRACK_WEBHOOK_SECRET_KEY": "compat-key",
+            # the receiver is on loopback
+            "LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        },
         log_file=tmp / "server.log",
     ) as url:
         yield url

@@ -65,6 +65,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LABTRACK_WEBHOOK_SECRET_KEY", "the-server-key")
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "true")  # receivers on loopback
     return create_app(
         ServerConfig(f"sqlite:///{tmp_path / 'db.db'}", str(tmp_path / "a"), serve_artifacts=False)
     )
