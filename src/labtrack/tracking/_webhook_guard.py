@@ -20,11 +20,10 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-from typing import Union
 
 from labtrack.errors import InvalidParameterValue
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 FIELD = "Webhook URL"
 
@@ -73,7 +72,7 @@ def is_public_address(ip: IPAddress) -> bool:
 def resolve(host: str) -> list[str]:
     """The addresses the system resolver gives for ``host`` (the one place names are
     looked up; tests replace it)."""
-    return [info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
+    return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
 
 
 def public_addresses(host: str) -> list[IPAddress]:
