@@ -305,6 +305,14 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_WEBHOOK_MAX_RETRIES", "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES"),
         _parse_positive_int,
     ),
+    Setting(
+        "webhook_allow_private_ips",
+        False,
+        "Let webhooks send to private, loopback, link-local and other non-public addresses "
+        "(local development only: anyone who may create a webhook could reach them).",
+        ("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"),
+        _parse_bool,
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -31,7 +31,11 @@ def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve_in_process(
         f"sqlite:///{tmp / 'db.db'}",
         tmp / "artifacts",
-        extra_env={"LABTRACK_WEBHOOK_SECRET_KEY": "compat-key"},
+        extra_env={
+            "LABTRACK_WEBHOOK_SECRET_KEY": "compat-key",
+            # the receiver is on loopback
+            "LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        },
         log_file=tmp / "server.log",
     ) as url:
         yield url
@@ -93,3 +97,47 @@ def test_the_mlflow_client_manages_webhooks(client: Any, receiver: Receiver) -> 
 def test_the_mlflow_client_sees_a_refused_url(client: Any) -> None:
     with pytest.raises(MlflowException, match="Invalid webhook URL scheme: 'ftp'"):
         client.create_webhook(name="bad", url="ftp://x/hook", events=["model_version.created"])
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://100.64.0.1/hook",
+        "https://[::1]:8443/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[64:ff9b::a9fe:a9fe]/hook",
+        "https://0177.0.0.1/hook",
+        "https://2130706433/hook",
+        "https://127.1/hook",
+        "https://localhost/hook",
+        "https://nothing.invalid/hook",
+        "https://8.8.8.8/hook",
+    ],
+)
+def test_webhook_urls_are_refused_as_mlflow_refuses_them(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Side by side, in this process: MLflow's check of a webhook URL and labtrack's, with
+    private addresses refused (both defaults), agree on what is refused and the message."""
+    from mlflow.utils.validation import _validate_webhook_url
+
+    from labtrack.errors import InvalidParameterValue
+    from labtrack.tracking._webhooks import validate_webhook_url
+
+    monkeypatch.delenv("MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS", raising=False)
+    monkeypatch.delenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", raising=False)
+    theirs = ours = None
+    try:
+        _validate_webhook_url(url)
+    except MlflowException as exc:
+        theirs = (exc.error_code, exc.message)
+    try:
+        validate_webhook_url(url)
+    except InvalidParameterValue as exc:
+        ours = (exc.error_code, exc.message)
+    assert ours == theirs
+    if url != "https://8.8.8.8/hook":
+        assert ours is not None

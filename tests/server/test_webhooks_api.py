@@ -65,6 +65,7 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LABTRACK_WEBHOOK_SECRET_KEY", "the-server-key")
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "true")  # receivers on loopback
     return create_app(
         ServerConfig(f"sqlite:///{tmp_path / 'db.db'}", str(tmp_path / "a"), serve_artifacts=False)
     )
@@ -398,3 +399,137 @@ def test_a_dead_url_does_not_slow_the_registry(
         assert time.monotonic() - start < 2
     finally:
         sock.close()
+
+
+# -- where a webhook may send (tracking/_webhook_guard.py) -------------------------------
+def refused(host: str, address: str) -> str:
+    return (
+        f"Webhook URL must not resolve to a non-public IP address. {host!r} resolves to {address}."
+    )
+
+
+@pytest.fixture
+def private_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default: webhooks may only send to public addresses."""
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "false")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:8080/hook", refused("127.0.0.1", "127.0.0.1")),
+        ("https://10.1.2.3/hook", refused("10.1.2.3", "10.1.2.3")),
+        (
+            "http://169.254.169.254/latest/meta-data/",
+            refused("169.254.169.254", "169.254.169.254"),
+        ),
+        ("http://[::1]:8080/hook", refused("::1", "::1")),
+        ("http://[::ffff:127.0.0.1]/hook", refused("::ffff:127.0.0.1", "::ffff:7f00:1")),
+        ("http://0177.0.0.1/hook", refused("0177.0.0.1", "127.0.0.1")),
+        ("http://2130706433/hook", refused("2130706433", "127.0.0.1")),
+        ("http://localhost:5000/hook", refused("localhost", "127.0.0.1")),
+        ("http://100.64.0.1/hook", refused("100.64.0.1", "100.64.0.1")),
+    ],
+)
+def test_create_and_update_refuse_non_public_addresses(
+    http_client: httpx.Client,
+    monkeypatch: pytest.MonkeyPatch,
+    private_refused: None,
+    url: str,
+    message: str,
+) -> None:
+    body = {"name": "h", "url": url, "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}]}
+    assert error(http_client.post(f"{API}/webhooks", json=body)) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        message,
+    )
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "true")
+    hook = create(http_client, url="https://8.8.8.8/hook")
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "false")
+    patched = http_client.patch(f"{API}/webhooks/{hook['webhook_id']}", json={"url": url})
+    assert error(patched) == (400, "INVALID_PARAMETER_VALUE", message)
+
+
+def test_create_refuses_a_name_that_does_not_resolve(
+    http_client: httpx.Client, private_refused: None
+) -> None:
+    body = {
+        "name": "h",
+        "url": "https://ci.invalid/hook",
+        "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+    }
+    status, code, message = error(http_client.post(f"{API}/webhooks", json=body))
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert message.startswith("Cannot resolve Webhook URL hostname 'ci.invalid': ")
+
+
+def test_test_webhook_is_checked_when_sent(
+    http_client: httpx.Client, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = create(http_client, url=receiver.url)  # made while private addresses were allowed
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "false")
+    result = ok(http_client.post(f"{API}/webhooks/{hook['webhook_id']}/test", json={}))
+    assert result == {
+        "result": {
+            "success": False,
+            "error_message": "Failed to test webhook: InvalidParameterValue("
+            f"{refused('127.0.0.1', '127.0.0.1')!r})",
+        }
+    }
+    assert receiver.received == []
+
+
+def test_a_delivery_goes_to_the_address_checked(
+    http_client: httpx.Client,
+    receiver: Receiver,
+    dispatcher: WebhookDispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No second look-up: ``hooks.example`` exists only in the patched resolver, so the
+    delivery reaching the receiver went to the address checked, with the name kept."""
+    from labtrack.tracking import _webhook_guard as guard
+
+    port = receiver.server.server_address[1]
+    monkeypatch.setattr(guard, "resolve", lambda host: ["127.0.0.1"])
+    monkeypatch.setattr(guard, "is_public_address", lambda ip: True)
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "false")
+    create(http_client, url=f"http://hooks.example:{port}/hook")
+    _registry(http_client)
+    assert dispatcher.poll() == 1
+    dispatcher.drain()
+    [(headers, _)] = receiver.received
+    assert headers["Host"] == f"hooks.example:{port}"
+
+
+def test_dns_rebinding_is_blocked_at_delivery(
+    http_client: httpx.Client,
+    receiver: Receiver,
+    dispatcher: WebhookDispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The name answers a public address when the webhook is made and loopback when the
+    event is delivered: nothing is sent, not retried, and the log says why."""
+    from labtrack.tracking import _webhook_guard as guard
+
+    port = receiver.server.server_address[1]
+    looked_up: list[str] = []
+
+    def rebinding(host: str) -> list[str]:
+        looked_up.append(host)
+        return ["93.184.216.34"] if len(looked_up) == 1 else ["127.0.0.1"]
+
+    monkeypatch.setattr(guard, "resolve", rebinding)
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "false")
+    url = f"http://rebind.example:{port}/hook"
+    create(http_client, url=url)
+    _registry(http_client)
+    with caplog.at_level("ERROR", logger="labtrack.tracking._webhooks"):
+        assert dispatcher.poll() == 1
+        dispatcher.drain()
+    assert receiver.received == []
+    assert looked_up == ["rebind.example", "rebind.example"]  # checked once, no retries
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Webhook model_version.created to {url} blocked: " + refused("rebind.example", "127.0.0.1")
+    ]

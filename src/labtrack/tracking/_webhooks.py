@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from labtrack._clock import now_ms
 from labtrack.entities import RegistryAction, RegistryEvent, Webhook, WebhookTestResult
 from labtrack.errors import InvalidParameterValue, LabtrackError
+from labtrack.tracking._webhook_guard import check_url_host, pin
 
 if TYPE_CHECKING:
     from labtrack.store.sql._webhooks import SqlWebhookStore
@@ -93,7 +94,8 @@ def validate_webhook_name(name: Any) -> str:
 
 
 def validate_webhook_url(url: Any) -> str:
-    """An http(s) URL with a host name (MLflow's messages)."""
+    """An http(s) URL with a host name that resolves to public addresses only, unless the
+    ``webhook_allow_private_ips`` setting allows private ones (MLflow's messages)."""
     if not isinstance(url, str):
         raise InvalidParameterValue(f"Webhook URL must be a string, got {type(url).__name__!r}")
     if not url.strip():
@@ -110,6 +112,7 @@ def validate_webhook_url(url: Any) -> str:
         )
     if not host:
         raise InvalidParameterValue(f"Webhook URL must include a hostname: {url!r}")
+    check_url_host(host)
     return url
 
 
@@ -294,9 +297,12 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, str]:
     """POST one event to ``url`` (retrying per ``policy``): the last status and body.
-    Raises the last error when no attempt got an answer."""
+    Raises the last error when no attempt got an answer, and InvalidParameterValue, before
+    sending anything and without retrying, when the URL's host resolves to an address a
+    webhook may not reach (the request goes to the address checked: see _webhook_guard)."""
     import httpx
 
+    target = pin(url)
     entity, _, action = event.partition(".")
     body = json.dumps(
         {
@@ -315,12 +321,18 @@ def send(
     }
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, delivery_id, stamp, body)
+    headers.update(target.headers)
     # No proxies from the environment, no redirects: the request goes where the URL says.
     with httpx.Client(timeout=policy.timeout, trust_env=False) as client:
         for attempt in range(policy.max_retries + 1):
             last = attempt == policy.max_retries
             try:
-                response = client.post(url, content=body.encode(), headers=headers)
+                response = client.post(
+                    target.url,
+                    content=body.encode(),
+                    headers=headers,
+                    extensions=target.extensions,
+                )
             except httpx.TransportError:
                 if last:
                     raise
@@ -545,6 +557,8 @@ class WebhookDispatcher:
             status, _ = send(job.url, job.event, job.data, secret, self.service.policy, self._sleep)
             if status >= 400:
                 _log.error("Webhook %s to %s answered %s", job.event, job.url, status)
+        except InvalidParameterValue as exc:
+            _log.error("Webhook %s to %s blocked: %s", job.event, job.url, exc)
         except Exception as exc:
             _log.error("Webhook %s to %s failed: %r", job.event, job.url, exc)
 
