@@ -187,7 +187,7 @@ def compare_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict
         picked = [c for c in _args.many(request, name) if c in columns]
         return picked or default
 
-    dims = chosen("dim", defaults.dims)[:MAX_DIMS]
+    dims = list(dict.fromkeys(chosen("dim", defaults.dims)))[:MAX_DIMS]
     color = chosen("color", [defaults.color] if defaults.color else [])
     x = chosen("x", [defaults.x] if defaults.x else [])
     y = chosen("y", [defaults.y] if defaults.y else [])
