@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from labtrack.ui._columns import numeric
-from labtrack.ui.compare import choose_defaults
+from labtrack.ui.compare import MAX_DIMS, choose_defaults
 from ui.conftest import DemoApp
 
 pytestmark = pytest.mark.anyio
@@ -141,3 +141,19 @@ def test_choose_defaults(
     }
     chosen = choose_defaults(columns, kinds, {}, sort)
     assert (chosen.dims, chosen.x, chosen.y, chosen.color) == (dims, x, y, y)
+
+
+METRICS_BEYOND_TWO = {f"metrics.m{i}" for i in range(2, 8)}
+
+
+def test_at_most_twelve_axes_with_the_outcome_last() -> None:
+    columns: dict[str, list[Any]] = {f"params.p{i:02d}": ["1", "2"] for i in range(14)}
+    columns |= {f"metrics.m{i}": [1.0, 2.0] for i in range(8)}
+    kinds = dict.fromkeys(columns, "number")
+    chosen = choose_defaults(columns, kinds, {}, "metrics.m0")
+    assert len(chosen.dims) == MAX_DIMS
+    assert chosen.dims[: MAX_DIMS // 2] == [f"params.p{i:02d}" for i in range(MAX_DIMS // 2)]
+    assert chosen.dims[MAX_DIMS // 2 :] == [*(f"metrics.m{i}" for i in range(3, 8)), "metrics.m0"]
+    two_metrics = {k: v for k, v in columns.items() if k not in METRICS_BEYOND_TWO}
+    few = choose_defaults(two_metrics, kinds, {}, None)  # params fill what metrics leave
+    assert few.dims == [*(f"params.p{i:02d}" for i in range(10)), "metrics.m1", "metrics.m0"]

@@ -118,7 +118,7 @@ def choose_defaults(
     """The axes and charts worth looking at first.
 
     The params that differ between the runs where they are set and that most runs have
-    (a param one value across the runs, such as ``seed``, or one that few runs log,
+    (a param with one value across the runs, such as ``seed``, or one that few runs log,
     says nothing about the others), then the metrics most runs have, with the metric the
     runs table is sorted by last (the outcome) and as the colour and the scatter's y. The
     scatter's x is the differing param most runs have.
@@ -142,8 +142,10 @@ def choose_defaults(
     if outcome is None and common_metrics:
         outcome = max(common_metrics, key=lambda c: (coverage(c), -common_metrics.index(c)))
     metric_dims = [c for c in common_metrics if c != outcome] + ([outcome] if outcome else [])
-    param_dims = common_params[: max(MAX_DIMS - len(metric_dims), MAX_DIMS // 2)]
-    dims = (param_dims + metric_dims[-(MAX_DIMS - len(param_dims)) :])[:MAX_DIMS]
+    # Params keep at least half the axes when there are that many; the outcome stays last.
+    metric_room = MAX_DIMS - min(len(common_params), MAX_DIMS // 2)
+    metric_dims = metric_dims[-metric_room:]
+    dims = common_params[: MAX_DIMS - len(metric_dims)] + metric_dims
 
     def rank(cid: str) -> tuple[int, int, int]:
         return (coverage(cid), kinds.get(cid) == "number", _distinct(columns[cid]))
