@@ -332,6 +332,7 @@ def labtrack_http(url: str, history_run: str, repeat: int) -> dict[str, Any]:
             + quote("metrics.m1 < 5 and tags.model = 'xgb'")
             + "&sort=metrics.m2&dir=asc",
             "page_1000": runs + "&page=1000",
+            "chart_view": runs + "&show=chart&sort=metrics.m3&dir=asc",
             "chart_1m": f"{url}/runs/{history_run}/metrics/loss?format=json",
             "chart_zoom": f"{url}/runs/{history_run}/metrics/loss?format=json&from=0&to=99999",
             "compare_json": f"{url}/compare?experiments=1&limit={COMPARE_RUNS}&format=json",
@@ -475,6 +476,15 @@ def labtrack_pages(url: str, history_run: str, repeat: int) -> dict[str, Any]:
                 60,
                 repeat,
             ),
+            # The runs page's chart view: one chart per metric of the page's 50 runs.
+            "chart_view": page_time(
+                browser,
+                runs + "&show=chart&sort=metrics.m3&dir=asc",
+                ".chart[data-run-chart='0'] .main-svg",
+                60,
+                repeat,
+                "labtrack-runs-chart",
+            ),
             "chart_1m": page_time(
                 browser,
                 f"{url}/runs/{history_run}/metrics/loss",
@@ -541,6 +551,10 @@ ROWS = [
     ("filter_or", "page", False, "sort_filter", "Filter with OR, in the browser"),
     ("filter_and_sort", "http", True, "sort_filter", "Filter + sort (server)"),
     ("page_1000", "http", False, "sort_filter", "Page 1,000 of the table (server)"),
+    ("chart_view", "http", False, "first_screen",
+     "Runs page as charts, sorted by a metric (server: one chart per metric of the 50 runs)"),
+    ("chart_view", "page", False, "first_screen",
+     "Runs page as charts in the browser (until the first chart is drawn)"),
     ("chart_1m", "http", True, "chart",
      "Metric chart of 1,000,000 points, server JSON (labtrack: min/max/mean of 500 buckets; "
      "MLflow: get-history-bulk-interval, 320 sampled points)"),

@@ -1,6 +1,7 @@
 """Screenshots of the web UI's main pages, into docs/screenshots/ (referenced by docs/ui.md).
 
-    python docs/screenshots.py
+    python docs/screenshots.py                   # every page
+    python docs/screenshots.py compare runs-chart  # only those named
 
 Builds the UI tests' demo store (a sweep of xgboost runs with artifacts and a model) in
 a temporary directory, serves it, and photographs each page in headless Chromium
@@ -35,19 +36,25 @@ def main() -> int:
         )
         demo = build(context)
         service = context.service
-        service.create_registered_model("taxi-duration", description="Trip duration (minutes)")
-        version = service.create_model_version(
+        service.registry.create_registered_model(
+            "taxi-duration", description="Trip duration (minutes)"
+        )
+        version = service.registry.create_model_version(
             "taxi-duration",
             f"models:/{demo.model_id}",
             run_id=demo.best_run_id,
             model_id=demo.model_id,
         )
-        service.set_registered_model_alias("taxi-duration", "champion", version.version)
-        service.transition_model_version_stage("taxi-duration", version.version, "Staging")
+        service.registry.set_registered_model_alias("taxi-duration", "champion", version.version)
+        service.registry.transition_model_version_stage("taxi-duration", version.version, "Staging")
         best, experiment = demo.best_run_id, demo.experiment_id
         shots = {
             "experiments": ("/experiments", None),
             "runs": (f"/runs?experiments={experiment}&sort=metrics.rmse&dir=asc", None),
+            "runs-chart": (
+                f"/runs?experiments={experiment}&sort=metrics.rmse&dir=asc&show=chart&size=25",
+                None,
+            ),
             "filter-error": (
                 f"/runs?experiments={experiment}&filter=metrics.rmse+%3C%3C+7",
                 None,
@@ -65,6 +72,13 @@ def main() -> int:
             "model": ("/models/taxi-duration", None),
             "model-version": ("/models/taxi-duration/versions/1", None),
         }
+        wanted = sys.argv[1:]
+        unknown = sorted(set(wanted) - set(shots))
+        if unknown:
+            print(f"unknown screenshots: {', '.join(unknown)}; known: {', '.join(shots)}")
+            return 2
+        if wanted:
+            shots = {name: shot for name, shot in shots.items() if name in wanted}
         with serve_in_thread(db_uri, artifacts) as url, sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path=CHROMIUM,
@@ -81,7 +95,7 @@ def main() -> int:
                 page.wait_for_load_state("networkidle")
                 if anchor:
                     page.locator(anchor).scroll_into_view_if_needed()
-                for chart in page.locator(".chart[data-metric-url]").all():
+                for chart in page.locator(".chart[data-metric-url], .chart[data-run-chart]").all():
                     chart.scroll_into_view_if_needed()
                 page.wait_for_timeout(600)
                 if anchor:

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from ui.demo import XSS_NAME, XSS_TAG, Demo, build
+from ui.demo import XSS_NAME, XSS_PARAM, XSS_TAG, Demo, build
 
 CHROMIUM = os.environ.get("LABTRACK_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -121,6 +121,7 @@ def pages(live: Live) -> dict[str, str]:
     return {
         "experiments": "/experiments",
         "runs": f"/runs?experiments={d.experiment_id}",
+        "runs as charts": f"/runs?experiments={d.experiment_id}&show=chart&sort=metrics.rmse",
         "run": f"/runs/{best}",
         "metric": f"/runs/{best}/metrics/train-loss",
         "artifacts": f"/runs/{best}/artifacts",
@@ -150,6 +151,8 @@ def test_every_page_renders_without_console_errors(live: Live, tab: Tab, name: s
     assert page.locator("h1").first.is_visible()
     if name in ("run", "metric"):
         charts_load(page)
+    if name == "runs as charts":
+        page.locator(".chart[data-run-chart] .main-svg").first.wait_for(state="attached")
     if name.startswith("compare"):
         page.wait_for_selector("body[data-parcoords='ready']")
         page.wait_for_selector("#parcoords svg path.pc-line")
@@ -384,6 +387,125 @@ def test_zooming_a_long_history_loads_its_detail(live: Live, tab: Tab) -> None:
     assert "steps 9" in note.inner_text() or "steps 1" in note.inner_text()
     page.click("[data-reset-zoom]")
     page.locator("[data-chart-note]", has_text="buckets").wait_for()
+    assert tab.errors == []
+
+
+# -- readable parallel coordinates, and the runs page's chart view ---------------------------
+BOXES = """els => els.map(e => {
+  const b = e.getBoundingClientRect();
+  const own = [...e.childNodes].filter(n => n.nodeType === Node.TEXT_NODE);
+  return {text: own.map(n => n.data).join(''), title: e.querySelector('title')?.textContent ?? null,
+          left: b.left, right: b.right, top: b.top, bottom: b.bottom};
+})"""
+
+
+def overlapping(boxes: list[dict[str, Any]], slack: float = 1.0) -> list[tuple[str, str]]:
+    """The pairs of label boxes that overlap by more than ``slack`` px both ways."""
+    out = []
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            wide = min(a["right"], b["right"]) - max(a["left"], b["left"])
+            high = min(a["bottom"], b["bottom"]) - max(a["top"], b["top"])
+            if wide > slack and high > slack:
+                out.append((a["text"], b["text"]))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("width", "query"),
+    [
+        (1280, "sort=metrics.rmse&dir=asc"),  # the defaults
+        # Twelve axes on a laptop, the long injected category first: titles take two rows,
+        # long values are cut to the room they have.
+        (
+            1024,
+            "dim=params.objective&dim=params.learning_rate&dim=params.max_depth"
+            "&dim=params.min_child_weight&dim=params.reg_alpha&dim=params.seed"
+            "&dim=metrics.rmse&dim=metrics.train-loss&dim=metrics.validation-rmse"
+            "&dim=params.objective",
+        ),
+    ],
+)
+def test_parallel_coordinates_labels_do_not_overlap(
+    live: Live, tab: Tab, width: int, query: str, tmp_path: Path
+) -> None:
+    page = tab.page
+    page.set_viewport_size({"width": width, "height": 800})
+    page.goto(f"{live.url}/compare?experiments={live.demo.experiment_id}&{query}")
+    page.wait_for_selector("body[data-parcoords='ready']")
+    axes = page.locator("#parcoords .pc-axis")
+    dims = [axes.nth(i).get_attribute("data-dim") for i in range(axes.count())]
+    if "sort" in query:
+        assert "params.seed" not in dims  # one value in every run that has it
+        assert dims[-1] == "metrics.rmse"  # the metric sorted by, last
+    boxes = page.locator("#parcoords text").evaluate_all(BOXES)
+    assert len(boxes) > 2 * len(dims)
+    assert overlapping(boxes) == []
+    frame = page.locator("#parcoords svg").bounding_box()
+    assert frame is not None
+    for box in boxes:
+        assert frame["x"] - 1 <= box["left"]
+        assert box["right"] <= frame["x"] + frame["width"] + 1
+    cut = [b for b in boxes if b["text"].endswith("…")]
+    for box in cut:  # a cut label shows whole on hover
+        assert box["title"] is not None
+        assert box["title"].startswith(box["text"][:-1])
+    if width == 1024:
+        assert any(b["title"] == XSS_PARAM for b in cut)
+    page.locator("#parcoords").screenshot(path=str(tmp_path / f"parcoords-{width}.png"))
+    assert tab.errors == []
+
+
+def test_the_runs_page_chart_view(live: Live, tab: Tab) -> None:
+    page, demo = tab.page, live.demo
+    page.goto(f"{live.url}/runs?experiments={demo.experiment_id}&sort=metrics.rmse&dir=asc&size=25")
+    page.get_by_role("navigation", name="Show the runs as").get_by_role(
+        "link", name="Chart"
+    ).click()
+    page.wait_for_url("**show=chart*")
+    first = page.locator(".chart[data-run-chart='0']")
+    first.locator(".main-svg").first.wait_for(state="attached")
+    assert page.locator(".chart-card figcaption").first.inner_text().startswith("rmse")
+    assert first.locator(".scatterlayer .point").count() == 25  # one per run on the page
+    # The filter, the sort and the page stay as the view changes.
+    page.fill("#filter", "metrics.rmse < 9")
+    page.press("#filter", "Enter")
+    page.wait_for_url("**filter=*")
+    assert "show=chart" in page.url
+    assert "sort=metrics.rmse" in page.url
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_url("**page=2*")
+    assert "show=chart" in page.url
+    page.locator(".chart[data-run-chart='0'] .main-svg").first.wait_for(state="attached")
+    # Clicking a run's dot opens the run.
+    dot = page.locator(".chart[data-run-chart='0'] .scatterlayer .point").first
+    dot.click(force=True)
+    page.wait_for_url("**/runs/*")
+    assert "/runs?" not in page.url
+    page.go_back()
+    page.get_by_role("navigation", name="Show the runs as").get_by_role(
+        "link", name="Table"
+    ).click()
+    page.wait_for_url("**page=2*")
+    assert "show=chart" not in page.url
+    assert page.locator("#runs-table tbody tr").count() >= 1
+    assert tab.errors == []
+
+
+def test_compare_from_a_sorted_table_colours_by_its_metric(live: Live, tab: Tab) -> None:
+    page = tab.page
+    page.goto(
+        f"{live.url}/runs?experiments={live.demo.experiment_id}"
+        "&sort=metrics.validation-rmse&dir=asc&nested=0"
+    )
+    for i in range(4):
+        page.locator("#runs-table tbody tr").nth(i).locator("input[name='run']").check()
+    page.click("[data-compare]")
+    page.wait_for_url("**/compare?runs=*")
+    assert "sort=metrics.validation-rmse" in page.url
+    page.wait_for_selector("body[data-parcoords='ready']")
+    assert page.locator("select[data-color]").input_value() == "metrics.validation-rmse"
+    assert page.locator("[data-scatter-y]").input_value() == "metrics.validation-rmse"
     assert tab.errors == []
 
 

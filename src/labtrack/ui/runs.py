@@ -4,7 +4,8 @@
 OR and parentheses), ``sort`` (a column id or ``attributes.<name>``) and ``dir``
 (``asc``/``desc``), ``page`` and ``size``, ``col`` (repeated: the columns shown),
 ``view`` (active/deleted/all), ``nested=0`` (a flat list instead of children folded
-under their parents) and ``expand`` (repeated: parents shown unfolded).
+under their parents), ``expand`` (repeated: parents shown unfolded) and ``show=chart``
+(one chart per metric across the page's runs instead of the table; see ``_run_charts``).
 
 ``POST /runs/actions`` deletes, restores, tags or renames the selected runs.
 """
@@ -38,6 +39,7 @@ from labtrack.ui._columns import (
     sort_clause,
 )
 from labtrack.ui._render import redirect_with_flash, render, url, wants_json
+from labtrack.ui._run_charts import chart_model
 
 if TYPE_CHECKING:
     from labtrack.server._context import ServerContext
@@ -65,6 +67,7 @@ class TableState:
     view: str = "active"
     nested: bool = True
     expand: list[str] = field(default_factory=list)
+    show: str = "table"  # or "chart"
 
     @classmethod
     def from_request(cls, request: Request) -> TableState:
@@ -86,6 +89,7 @@ class TableState:
             view=_args.view(request)[0],
             nested=_args.text(request, "nested", "1") != "0",
             expand=_args.many(request, "expand")[:MAX_EXPANDED],
+            show=_show(request),
         )
 
     def url(self, **changes: Any) -> str:
@@ -102,6 +106,7 @@ class TableState:
             view=values["view"] if values["view"] != "active" else None,
             nested=None if values["nested"] else "0",
             expand=values["expand"],
+            show=values["show"] if values["show"] != "table" else None,
         )
 
     def compare_url(self) -> str:
@@ -113,6 +118,23 @@ class TableState:
             dir="asc" if self.ascending else "desc",
             view=self.view if self.view != "active" else None,
         )
+
+    def compare_selected_query(self) -> str:
+        """What the compare page of the selected runs is told of this table: its sort."""
+        sort = None if self.sort == DEFAULT_SORT else self.sort
+        return url("", sort=sort, dir="asc" if self.ascending else "desc").lstrip("?")
+
+
+SHOWS = ("table", "chart")
+
+
+def _show(request: Request) -> str:
+    show = _args.text(request, "show", "table")
+    if show not in SHOWS:
+        raise InvalidParameterValue(
+            f"Show the runs as a table or a chart (?show=chart), not {show!r}"
+        )
+    return show
 
 
 def _column_param(columns: list[str] | None) -> list[str] | None:
@@ -200,6 +222,7 @@ def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[st
     filter_string = state.filter or None
     error = None
     rows: list[dict[str, Any]] = []
+    shown: dict[str, Run] = {}
     total = 0
     try:
         page = store.search_run_page(
@@ -213,8 +236,9 @@ def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[st
         )
         total = page.total
         rows = [run_row(run, columns) for run in page.runs]
+        shown = {run.info.run_id: run for run in page.runs}
         if state.nested:
-            rows = _unfold(store, state, rows, columns, pks, view_type, order_by)
+            rows = _unfold(store, state, rows, columns, pks, view_type, order_by, shown)
     except (SearchSyntaxError, InvalidParameterValue) as exc:
         if not state.filter:
             raise
@@ -259,7 +283,11 @@ def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[st
         "size": str(state.size) if state.size != DEFAULT_PAGE_SIZE else "",
         "view": state.view if state.view != "active" else "",
         "nested": "" if state.nested else "0",
+        "show": "" if state.show == "table" else state.show,
     }
+    chart = None
+    if state.show == "chart":
+        chart = chart_model([shown[r["run_id"]] for r in rows], state.sort, [c.id for c in columns])
     return {
         "experiments": [
             {
@@ -275,6 +303,8 @@ def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[st
         "dir": "asc" if state.ascending else "desc",
         "view": state.view,
         "nested": state.nested,
+        "show": state.show,
+        "chart": chart,
         "page": state.page,
         "pages": pages,
         "size": state.size,
@@ -301,6 +331,8 @@ def runs_model(ctx: ServerContext, store: SqlStore, request: Request) -> dict[st
             "flat": state.url(nested=False, expand=[], page=1),
             "nested": state.url(nested=True, page=1),
             "compare_all": state.compare_url(),
+            "compare_selected_query": state.compare_selected_query(),
+            "shows": {v: state.url(show=v) for v in SHOWS},
             "views": {v: state.url(view=v, page=1) for v in _args.VIEWS},
             "sizes": {str(n): state.url(size=n, page=1) for n in PAGE_SIZES},
             "self": state.url(),
@@ -327,8 +359,10 @@ def _unfold(
     pks: list[int],
     view_type: int,
     order_by: list[str] | None,
+    shown: dict[str, Run],
 ) -> list[dict[str, Any]]:
-    """Mark runs that have children, and put the children of expanded runs under them."""
+    """Mark runs that have children, and put the children of expanded runs under them
+    (and into ``shown``)."""
     filter_string = state.filter or None
     expanded = set(state.expand)
     out: list[dict[str, Any]] = []
@@ -352,6 +386,7 @@ def _unfold(
                 row["run_id"], pks, view_type, filter_string, order_by, CHILDREN_SHOWN
             )
             kid_rows = [run_row(k, columns, row["depth"] + 1) for k in kids]
+            shown.update((k.info.run_id, k) for k in kids)
             counts.update(
                 store.count_child_runs(
                     [k["run_id"] for k in kid_rows], pks, view_type, filter_string
@@ -376,7 +411,8 @@ def routes(ctx: ServerContext) -> list[Route]:
             )
         model = runs_model(ctx, store, request)
         names = ", ".join(e["name"] for e in model["experiments"])
-        return render(request, "runs.html", model, title=f"Runs of {names}")
+        charts = model["show"] == "chart"
+        return render(request, "runs.html", model, title=f"Runs of {names}", charts=charts)
 
     async def actions(request: Request) -> Response:
         def action(form: dict[str, Any]) -> tuple[str, str]:

@@ -5,10 +5,19 @@
 // and a working WebGL. This one is plain SVG (one path per run), so the page keeps a
 // strict CSP and works anywhere. Drag along an axis to keep a range; drag again on the
 // same axis to add another; click a range to remove it.
+//
+// Labels stay readable: an axis title or a category that does not fit the room it has
+// (the gap to the next axis) is cut with an ellipsis and shows whole on hover; titles
+// too long for one row alternate between two rows; an axis with more categories than
+// fit its height labels every k-th one; the left margin makes room for the first
+// axis's categories.
 
 const SVG = 'http://www.w3.org/2000/svg';
 const VIRIDIS = ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'];
-const MARGIN = { top: 48, right: 40, bottom: 24, left: 40 };
+const MARGIN = { top: 52, right: 40, bottom: 24, left: 40 };
+const MAX_LEFT = 160; // the widest the first axis's labels may make the left margin
+const TITLE_ROWS = [16, 32]; // px above the axes' top: one row, or two alternating
+const LINE = 13; // px a tick label needs vertically
 
 function el(name, attrs = {}, parent = null) {
   const node = document.createElementNS(SVG, name);
@@ -27,6 +36,36 @@ export function viridis(t) {
   const x = Math.min(Math.max(t, 0), 1) * (VIRIDIS.length - 1);
   const i = Math.min(Math.floor(x), VIRIDIS.length - 2);
   return mix(VIRIDIS[i], VIRIDIS[i + 1], x - i);
+}
+
+/** Put `text` in `node`, cut with an ellipsis to `width` px; true if it was cut. */
+function fit(node, text, width) {
+  node.textContent = text;
+  if (!(width > 0) || node.getComputedTextLength() <= width) return false;
+  let lo = 0;
+  let hi = text.length - 1;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    node.textContent = `${text.slice(0, mid)}…`;
+    if (node.getComputedTextLength() <= width) lo = mid;
+    else hi = mid - 1;
+  }
+  node.textContent = `${text.slice(0, lo)}…`;
+  return true;
+}
+
+function labelled(node, text, width) {
+  if (fit(node, text, width)) el('title', {}, node).textContent = text;
+  return node;
+}
+
+/** The indexes of the categories to label: all, or every k-th where they would crowd. */
+function shownCategories(count, height) {
+  const step = Math.max(1, Math.ceil((LINE * Math.max(count - 1, 1)) / Math.max(height, 1)));
+  const out = [];
+  for (let i = 0; i < count; i += step) out.push(i);
+  if (count > 1 && out[out.length - 1] !== count - 1 && step > 1) out[out.length - 1] = count - 1;
+  return out;
 }
 
 function niceTicks(lo, hi, count = 5) {
@@ -90,14 +129,50 @@ export class ParallelCoordinates {
     return out;
   }
 
+  /** Width in px of the widest of `texts` at the class's font (the svg must be attached). */
+  measure(texts, className) {
+    const probe = el('text', { class: className, x: 0, y: -100 }, this.svg);
+    let widest = 0;
+    for (const text of texts) {
+      probe.textContent = text;
+      widest = Math.max(widest, probe.getComputedTextLength());
+    }
+    probe.remove();
+    return widest;
+  }
+
+  /** The anchor of axis j's title: the end axes' titles stay inside the chart. */
+  anchor(j) {
+    const last = this.dims.length - 1;
+    if (last < 1) return 'middle';
+    return j === 0 ? 'start' : j === last ? 'end' : 'middle';
+  }
+
+  /** The px axis j's title may take without reaching a neighbour's on its row. */
+  titleRoom(j) {
+    if (this.dims.length < 2) return Infinity;
+    const reach = this.rows * this.gap; // to the next title on the same row
+    return (this.anchor(j) === 'middle' ? reach : reach / 2) - 8;
+  }
+
   render() {
     const width = Math.max(this.container.clientWidth, 320);
     this.height = Math.max(this.container.clientHeight, 240);
     const svg = el('svg', { width, height: this.height, viewBox: `0 0 ${width} ${this.height}`, class: 'pc' });
     this.svg = svg;
-    const gap = this.dims.length > 1 ? (width - MARGIN.left - MARGIN.right) / (this.dims.length - 1) : 0;
-    this.x = this.dims.map((_, i) => MARGIN.left + i * gap);
+    this.container.replaceChildren(svg); // attached first, so labels can be measured
+    const first = this.dims[0];
+    const firstLabels = first?.categories
+      ? shownCategories(first.categories.length, this.height - MARGIN.top - MARGIN.bottom).map((i) => first.categories[i])
+      : [];
+    this.left = Math.min(Math.max(MARGIN.left, this.measure(firstLabels, 'pc-tick') + 12), MAX_LEFT, width / 4);
+    this.gap = this.dims.length > 1 ? (width - this.left - MARGIN.right) / (this.dims.length - 1) : width - this.left - MARGIN.right;
+    this.x = this.dims.map((_, i) => this.left + i * this.gap);
     this.scales = this.dims.map((d) => this.scale(d));
+    // Titles alternate between two rows when one row would run them into each other.
+    this.rows = 1;
+    const wide = this.dims.some((d, j) => this.measure([d.label], 'pc-label') > this.titleRoom(j));
+    if (wide && this.dims.length > 2) this.rows = 2;
 
     const colors = this.colorFor();
     this.back = el('g', { class: 'pc-back' }, svg);
@@ -118,7 +193,6 @@ export class ParallelCoordinates {
       this.paths.push(path);
     }
     this.dims.forEach((dim, j) => this.drawAxis(dim, j));
-    this.container.replaceChildren(svg);
     this.update(false);
   }
 
@@ -136,16 +210,21 @@ export class ParallelCoordinates {
     const s = this.scales[j];
     el('line', { x1: x, x2: x, y1: MARGIN.top, y2: this.height - MARGIN.bottom, stroke: '#4a5568', 'stroke-width': 1 }, g);
     const ticks = dim.categories ? dim.categories.map((_, i) => i) : niceTicks(s.lo, s.hi);
+    const named = dim.categories
+      ? new Set(shownCategories(ticks.length, this.height - MARGIN.top - MARGIN.bottom))
+      : null;
+    // Tick labels sit left of the axis, in the room up to the previous axis (or the edge).
+    const room = (j === 0 ? this.left : this.gap) - 10;
     for (const t of ticks) {
       const y = s.y(t);
       el('line', { x1: x - 4, x2: x, y1: y, y2: y, stroke: '#4a5568' }, g);
+      if (named && !named.has(t)) continue;
       const text = el('text', { x: x - 6, y: y + 3, 'text-anchor': 'end', class: 'pc-tick' }, g);
-      text.textContent = dim.categories ? dim.categories[t] : formatTick(t);
+      labelled(text, dim.categories ? dim.categories[t] : formatTick(t), room);
     }
-    const last = this.dims.length - 1;
-    const anchor = this.dims.length > 1 && j === 0 ? 'start' : j === last && last > 0 ? 'end' : 'middle';
-    const label = el('text', { x, y: MARGIN.top - 14, 'text-anchor': anchor, class: 'pc-label' }, g);
-    label.textContent = dim.label.length > 22 ? `${dim.label.slice(0, 21)}…` : dim.label;
+    const row = this.rows === 2 ? TITLE_ROWS[j % 2] : TITLE_ROWS[0];
+    const label = el('text', { x, y: MARGIN.top - row, 'text-anchor': this.anchor(j), class: 'pc-label' }, g);
+    fit(label, dim.label, this.titleRoom(j));
     el('title', {}, label).textContent = dim.label;
     this.brushLayer = this.brushLayer || {};
     this.brushLayer[dim.id] = el('g', { class: 'pc-brushes' }, g);

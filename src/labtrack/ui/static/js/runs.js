@@ -38,7 +38,9 @@ selectAll?.addEventListener('change', () => {
 
 compareButton?.addEventListener('click', () => {
   const ids = selected();
-  if (ids.length >= 2) window.location.assign(`/compare?runs=${ids.map(encodeURIComponent).join(',')}`);
+  // The table's sort goes along: the compare page shows the metric sorted by first.
+  const query = compareButton.dataset.compareQuery;
+  if (ids.length >= 2) window.location.assign(`/compare?runs=${ids.map(encodeURIComponent).join(',')}${query ? `&${query}` : ''}`);
 });
 
 // Column chooser: find a key, clear every box.
