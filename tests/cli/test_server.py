@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from labtrack.cli._ports import DEFAULT_PORTS, free_port_from
+from mlflow_made import MlflowStores, mlflow_stores_for_test
 
 from .conftest import Invoke
 
@@ -154,3 +155,48 @@ def test_free_port_from_skips_other_commands_defaults() -> None:
         listener.listen()
         taken = listener.getsockname()[1]
         assert free_port_from("127.0.0.1", taken) not in {taken, *DEFAULT_PORTS}
+
+
+# -- a store MLflow made ------------------------------------------------------------------
+NOT_YET = (
+    "labtrack cannot open it directly, and importing it (labtrack import mlflow) is not "
+    "supported yet."
+)
+
+
+@pytest.fixture
+def made(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> MlflowStores:
+    return mlflow_stores_for_test(tmp_path_factory, tmp_path)
+
+
+def test_ui_on_an_mlflow_database_says_what_it_is(
+    invoke: Invoke, served: list[dict[str, Any]], made: MlflowStores
+) -> None:
+    uri = f"sqlite:///{made.database}"
+    result = invoke("ui", "--backend-store-uri", uri, "-p", str(_free_port()), exit_code=1)
+    assert result.stderr.startswith(f"Error: {made.database} is an MLflow database (MLflow ")
+    assert result.stderr.endswith(
+        f"{NOT_YET} Point labtrack at a new or labtrack-created database.\n"
+    )
+    assert len(result.stderr.splitlines()) == 1
+    assert served == []
+
+
+@pytest.mark.parametrize("command", [("ui", "--backend-store-uri"), ("experiments", "list")])
+def test_an_mlruns_directory_says_what_it_is(
+    invoke: Invoke,
+    served: list[dict[str, Any]],
+    made: MlflowStores,
+    command: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = (
+        [*command, "./mlruns"] if command[0] == "ui" else [*command, "--tracking-uri", "./mlruns"]
+    )
+    monkeypatch.chdir(made.mlruns.parent)
+    result = invoke(*args, exit_code=1)
+    assert result.stderr == (
+        f"Error: ./mlruns is MLflow's file store (an mlruns directory, {made.mlruns}): "
+        f"{NOT_YET} Use a database URL (sqlite:///labtrack.db, postgresql://..., "
+        "mysql+pymysql://...) or a server URL (http://host:5000).\n"
+    )
