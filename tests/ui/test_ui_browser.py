@@ -315,6 +315,62 @@ def test_injected_markup_shows_as_text(live: Live, tab: Tab) -> None:
     assert tab.errors == []
 
 
+def _mlflow_addresses(live: Live) -> list[tuple[str, str]]:
+    """(MLflow UI address, the labtrack page it must open)."""
+    d, name = live.demo, REGISTERED
+    exp, run, other = d.experiment_id, d.best_run_id, d.sweep_ids[0]
+    return [
+        (f"/#/experiments/{exp}", f"/runs?experiments={exp}"),  # via /experiments/{exp}
+        (f"/#/experiments/{exp}/runs/{run}", f"/runs/{run}"),
+        (f"/#/experiments/{exp}/runs/{run}/model-metrics", f"/runs/{run}"),
+        (f"/#/experiments/{exp}/runs/{run}/artifacts", f"/runs/{run}/artifacts"),
+        (
+            f"/#/experiments/{exp}/runs/{run}/artifacts/models_mlflow/MLmodel",
+            f"/runs/{run}/artifacts?path=models_mlflow%2FMLmodel",
+        ),
+        ("/#/experiments", "/experiments"),
+        ("/#/models", "/models"),
+        (f"/#/models/{name}", f"/models/{name}"),
+        (f"/#/models/{name}/versions/1", f"/models/{name}/versions/1"),
+        (
+            f'/#/compare-runs?runs=["{run}","{other}"]&experiments=["{exp}"]',
+            f"/compare?runs={run},{other}",
+        ),
+        (f'/#/metric/rmse?runs=["{run}"]', f"/runs/{run}/metrics/rmse"),
+        # Another page's MLflow link works too (the module is on every page).
+        (f"/models#/experiments/{exp}/runs/{run}", f"/runs/{run}"),
+    ]
+
+
+def _landed_on(expected: str) -> Any:
+    """A URL test: the expected page, with its query (pages may add state of their own)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    want = urlsplit(expected)
+    want_query = set(parse_qsl(want.query))
+
+    def test(url: str) -> bool:
+        got = urlsplit(url)
+        return (got.path, got.fragment) == (want.path, want.fragment) and want_query <= set(
+            parse_qsl(got.query)
+        )
+
+    return test
+
+
+def test_mlflow_ui_addresses_open_the_matching_page(live: Live, tab: Tab) -> None:
+    page = tab.page
+    for mlflow_address, labtrack_page in _mlflow_addresses(live):
+        page.goto(live.url + mlflow_address)
+        page.wait_for_url(_landed_on(live.url + labtrack_page))
+        assert page.locator("h1").first.is_visible()
+    # Fragments that are not MLflow routes stay where they are.
+    page.goto(f"{live.url}/experiments#main")
+    page.wait_for_load_state("networkidle")
+    assert page.url == f"{live.url}/experiments#main"
+    assert tab.errors == []
+
+
 def test_filter_errors_show_in_place(live: Live, tab: Tab) -> None:
     page = tab.page
     page.goto(f"{live.url}/runs?experiments={live.demo.experiment_id}")
