@@ -136,6 +136,8 @@ def pages(live: Live) -> dict[str, str]:
         "models": "/models",
         "registered model": f"/models/{REGISTERED}",
         "model version": f"/models/{REGISTERED}/versions/1",
+        "logged model files": f"/logged-models/{d.model_id}/artifacts",
+        "logged model file": f"/logged-models/{d.model_id}/artifacts?path=requirements.txt",
         "error": "/runs/0123456789abcdef0123456789abcdef",
     }
 
@@ -312,6 +314,23 @@ def test_injected_markup_shows_as_text(live: Live, tab: Tab) -> None:
     assert page.locator("#compare-table").get_by_text(XSS_NAME).count() == 1
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
+    assert tab.errors == []
+
+
+def test_a_logged_models_files_from_the_run_page(live: Live, tab: Tab) -> None:
+    page, demo = tab.page, live.demo
+    page.goto(f"{live.url}/runs/{demo.best_run_id}")
+    page.get_by_role("link", name="Browse files").first.click()
+    page.wait_for_url(f"{live.url}/logged-models/{demo.model_id}/artifacts")
+    assert page.locator("h1").inner_text() == "Files of model taxi-model"
+    page.get_by_role("link", name="requirements.txt").click()
+    assert "xgboost==2.0.3" in page.locator("pre.text-preview").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "requirements.txt"
+    page.get_by_role("link", name="files").click()
+    page.get_by_role("link", name="MLmodel").click()
+    assert "flavors:" in page.locator("pre.text-preview").inner_text()
     assert tab.errors == []
 
 
