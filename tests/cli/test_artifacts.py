@@ -141,3 +141,86 @@ def test_os_errors_are_one_line(invoke: Invoke, db_uri: str, run_id: str, tmp_pa
     args = ("artifacts", "download", run_id, "--dst", str(blocker / "sub"))
     result = invoke(*args, "--tracking-uri", db_uri, exit_code=1)
     assert result.stderr == f"Error: Not a directory: {blocker / 'sub'}\n"
+
+
+# -- a run's logged models (MLflow 3's log_model keeps their files outside the run) --------
+@pytest.fixture
+def model_id(client: TrackingClient, run_id: str) -> str:
+    """A logged model "model" of the run, with MLmodel, requirements.txt and data/weights."""
+    from labtrack.artifacts import get_artifact_repository
+    from labtrack.entities import LoggedModelOutput, LoggedModelStatus
+
+    service = client.service
+    model = service.create_logged_model("0", "model", source_run_id=run_id)
+    service.log_outputs(run_id, [LoggedModelOutput(model.model_id, 0)])
+    repo = get_artifact_repository(model.artifact_location)
+    repo.log_bytes(b"flavors: {}\n", "MLmodel")
+    repo.log_bytes(b"scikit-learn==1.5.0\n", "requirements.txt")
+    repo.log_bytes(MODEL_BYTES, "data/weights.bin")
+    service.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    return model.model_id
+
+
+def test_list_shows_the_logged_model_as_a_directory(
+    invoke: Invoke, db_uri: str, run_id: str, model_id: str
+) -> None:
+    lines = invoke("artifacts", "list", run_id, "--tracking-uri", db_uri).stdout.splitlines()
+    assert lines[0].split() == ["Path", "Size", "Logged", "model"]
+    assert [line.split() for line in lines[2:]] == [
+        ["model/", model_id],
+        ["model.bin", "2.0", "KB"],
+        ["notes/"],
+    ]
+    listed = json.loads(
+        invoke("artifacts", "list", run_id, "-o", "json", "--tracking-uri", db_uri).stdout
+    )
+    assert listed[0] == {
+        "path": "model",
+        "is_dir": True,
+        "file_size": None,
+        "logged_model_id": model_id,
+    }
+    assert listed[1] == {"path": "model.bin", "is_dir": False, "file_size": len(MODEL_BYTES)}
+
+
+def test_list_a_logged_models_files(
+    invoke: Invoke, db_uri: str, run_id: str, model_id: str
+) -> None:
+    args = ("artifacts", "list", run_id, "-p", "model", "-o", "json", "--tracking-uri", db_uri)
+    assert json.loads(invoke(*args).stdout) == [
+        {"path": "model/MLmodel", "is_dir": False, "file_size": 12, "logged_model_id": model_id},
+        {"path": "model/data", "is_dir": True, "file_size": None, "logged_model_id": model_id},
+        {
+            "path": "model/requirements.txt",
+            "is_dir": False,
+            "file_size": 20,
+            "logged_model_id": model_id,
+        },
+    ]
+    args = ("artifacts", "list", run_id, "-p", "model/data", "-o", "csv", "--tracking-uri", db_uri)
+    assert list(csv.reader(io.StringIO(invoke(*args).stdout))) == [
+        ["path", "is_dir", "file_size"],
+        ["model/data/weights.bin", "false", str(len(MODEL_BYTES))],
+    ]
+
+
+def test_download_a_logged_model(
+    invoke: Invoke, db_uri: str, run_id: str, model_id: str, tmp_path: Path
+) -> None:
+    dst = tmp_path / "got"
+    args = ("artifacts", "download", run_id, "-p", "model", "-d", str(dst))
+    assert invoke(*args, "--tracking-uri", db_uri).stdout == f"{dst / 'model'}\n"
+    assert (dst / "model" / "requirements.txt").read_text() == "scikit-learn==1.5.0\n"
+    assert (dst / "model" / "data" / "weights.bin").read_bytes() == MODEL_BYTES
+    args = ("artifacts", "download", run_id, "-p", "model/MLmodel", "-d", str(tmp_path / "one"))
+    assert invoke(*args, "--tracking-uri", db_uri).stdout == f"{tmp_path / 'one/model/MLmodel'}\n"
+
+
+def test_download_everything_includes_the_logged_models(
+    invoke: Invoke, db_uri: str, run_id: str, model_id: str, tmp_path: Path
+) -> None:
+    dst = tmp_path / "all"
+    invoke("artifacts", "download", run_id, "-d", str(dst), "--tracking-uri", db_uri)
+    assert (dst / "model.bin").read_bytes() == MODEL_BYTES
+    assert (dst / "notes" / "readme.txt").read_text() == "hello\n"
+    assert (dst / "model" / "MLmodel").read_text() == "flavors: {}\n"

@@ -235,5 +235,11 @@ def _logged_model(ctx: ServerContext, run_id: str) -> str:
     repo = ctx.repository_for(logged.artifact_location)
     repo.log_bytes(MLMODEL.format(run_id=run_id).encode(), "MLmodel")
     repo.log_bytes(b"\x00\x01binary", "model.xgb")
+    repo.log_bytes(b"mlflow==3.1.0\nxgboost==2.0.3\n", "requirements.txt")
+    repo.log_bytes(b"name: mlflow-env\ndependencies:\n  - python=3.11\n", "conda.yaml")
+    repo.log_bytes(b"python: 3.11.7\nbuild_dependencies:\n  - pip\n", "python_env.yaml")
+    repo.log_bytes(
+        b'{"columns": ["trip_distance"], "data": [[1.5]]}', "metadata/input_example.json"
+    )
     service.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     return logged.model_id

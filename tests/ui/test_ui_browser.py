@@ -137,6 +137,8 @@ def pages(live: Live) -> dict[str, str]:
         "models": "/models",
         "registered model": f"/models/{REGISTERED}",
         "model version": f"/models/{REGISTERED}/versions/1",
+        "logged model files": f"/logged-models/{d.model_id}/artifacts",
+        "logged model file": f"/logged-models/{d.model_id}/artifacts?path=requirements.txt",
         "error": "/runs/0123456789abcdef0123456789abcdef",
     }
 
@@ -315,6 +317,79 @@ def test_injected_markup_shows_as_text(live: Live, tab: Tab) -> None:
     assert page.locator("#compare-table").get_by_text(XSS_NAME).count() == 1
     assert page.evaluate("window.__xss") is None
     assert page.locator("img[src='x']").count() == 0
+    assert tab.errors == []
+
+
+def test_a_logged_models_files_from_the_run_page(live: Live, tab: Tab) -> None:
+    page, demo = tab.page, live.demo
+    page.goto(f"{live.url}/runs/{demo.best_run_id}")
+    page.get_by_role("link", name="Browse files").first.click()
+    page.wait_for_url(f"{live.url}/logged-models/{demo.model_id}/artifacts")
+    assert page.locator("h1").inner_text() == "Files of model taxi-model"
+    page.get_by_role("link", name="requirements.txt").click()
+    assert "xgboost==2.0.3" in page.locator("pre.text-preview").inner_text()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    assert download.value.suggested_filename == "requirements.txt"
+    page.get_by_role("link", name="files").click()
+    page.get_by_role("link", name="MLmodel").click()
+    assert "flavors:" in page.locator("pre.text-preview").inner_text()
+    assert tab.errors == []
+
+
+def _mlflow_addresses(live: Live) -> list[tuple[str, str]]:
+    """(MLflow UI address, the labtrack page it must open)."""
+    d, name = live.demo, REGISTERED
+    exp, run, other = d.experiment_id, d.best_run_id, d.sweep_ids[0]
+    return [
+        (f"/#/experiments/{exp}", f"/runs?experiments={exp}"),  # via /experiments/{exp}
+        (f"/#/experiments/{exp}/runs/{run}", f"/runs/{run}"),
+        (f"/#/experiments/{exp}/runs/{run}/model-metrics", f"/runs/{run}"),
+        (f"/#/experiments/{exp}/runs/{run}/artifacts", f"/runs/{run}/artifacts"),
+        (
+            f"/#/experiments/{exp}/runs/{run}/artifacts/models_mlflow/MLmodel",
+            f"/runs/{run}/artifacts?path=models_mlflow%2FMLmodel",
+        ),
+        ("/#/experiments", "/experiments"),
+        ("/#/models", "/models"),
+        (f"/#/models/{name}", f"/models/{name}"),
+        (f"/#/models/{name}/versions/1", f"/models/{name}/versions/1"),
+        (
+            f'/#/compare-runs?runs=["{run}","{other}"]&experiments=["{exp}"]',
+            f"/compare?runs={run},{other}",
+        ),
+        (f'/#/metric/rmse?runs=["{run}"]', f"/runs/{run}/metrics/rmse"),
+        # Another page's MLflow link works too (the module is on every page).
+        (f"/models#/experiments/{exp}/runs/{run}", f"/runs/{run}"),
+    ]
+
+
+def _landed_on(expected: str) -> Any:
+    """A URL test: the expected page, with its query (pages may add state of their own)."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    want = urlsplit(expected)
+    want_query = set(parse_qsl(want.query))
+
+    def test(url: str) -> bool:
+        got = urlsplit(url)
+        return (got.path, got.fragment) == (want.path, want.fragment) and want_query <= set(
+            parse_qsl(got.query)
+        )
+
+    return test
+
+
+def test_mlflow_ui_addresses_open_the_matching_page(live: Live, tab: Tab) -> None:
+    page = tab.page
+    for mlflow_address, labtrack_page in _mlflow_addresses(live):
+        page.goto(live.url + mlflow_address)
+        page.wait_for_url(_landed_on(live.url + labtrack_page))
+        assert page.locator("h1").first.is_visible()
+    # Fragments that are not MLflow routes stay where they are.
+    page.goto(f"{live.url}/experiments#main")
+    page.wait_for_load_state("networkidle")
+    assert page.url == f"{live.url}/experiments#main"
     assert tab.errors == []
 
 

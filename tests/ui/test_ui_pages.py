@@ -36,6 +36,8 @@ def pages(d: DemoApp) -> dict[str, str]:
         "compare search": f"/compare?experiments={demo.experiment_id}&filter=metrics.rmse+<+7",
         "models": "/models",
         "text": f"/runs/{best}/artifacts?path=models_mlflow/requirements.txt",
+        "logged model files": f"/logged-models/{demo.model_id}/artifacts",
+        "logged model file": f"/logged-models/{demo.model_id}/artifacts?path=MLmodel",
     }
 
 
@@ -59,6 +61,8 @@ PAGE_NAMES = [
     "compare search",
     "models",
     "text",
+    "logged model files",
+    "logged model file",
 ]
 
 

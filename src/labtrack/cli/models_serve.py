@@ -12,11 +12,12 @@ import click
 
 from labtrack.cli._group import CommandError
 from labtrack.cli._options import current_tracking_uri, tracking_uri_option
+from labtrack.cli._ports import MODELS_SERVE_PORT, check_port_free
 
 if TYPE_CHECKING:
     from labtrack.models.pyfunc import PyFuncModel
 
-DEFAULT_PORT = 5001
+DEFAULT_PORT = MODELS_SERVE_PORT
 
 _model_option = click.option(
     "--model-uri",
@@ -58,12 +59,14 @@ def _load(model_uri: str, trust_pickle: bool | None) -> PyFuncModel:
 @_model_option
 @click.option(
     "--host",
+    "-h",
     default="127.0.0.1",
     show_default=True,
     help="Address to listen on; 0.0.0.0 to accept connections from other machines.",
 )
 @click.option(
     "--port",
+    "-p",
     type=click.IntRange(1, 65535),
     default=DEFAULT_PORT,
     show_default=True,
@@ -71,6 +74,7 @@ def _load(model_uri: str, trust_pickle: bool | None) -> PyFuncModel:
 )
 @click.option(
     "--workers",
+    "-w",
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
@@ -119,10 +123,9 @@ def serve(
     """
     import uvicorn
 
-    from labtrack.cli.server import _check_port_free
     from labtrack.models.serve import create_app, environment_for_workers
 
-    _check_port_free(host, port)
+    check_port_free(host, port)
     model = _load(model_uri, trust_pickle)
     if log_predictions:
         os.makedirs(log_predictions, exist_ok=True)

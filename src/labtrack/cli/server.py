@@ -3,43 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
+from typing import TYPE_CHECKING
 
 import click
 
-DEFAULT_PORT = 5000
+from labtrack.cli._ports import DEFAULT_PORTS, SERVER_PORT, check_port_free, free_port_from
 
+if TYPE_CHECKING:
+    from labtrack.server.app import ServerConfig
 
-def _probe(host: str) -> socket.socket:
-    """A socket set up as uvicorn's will be (reusing ports left in TIME_WAIT)."""
-    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    return probe
-
-
-def _check_port_free(host: str, port: int) -> None:
-    with _probe(host) as probe:
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise click.ClickException(
-                f"Cannot listen on {host}:{port}: {exc.strerror or exc}. "
-                "Choose another --port (or stop what is using it)."
-            ) from None
-
-
-def _free_port_from(host: str, start: int, tries: int = 50) -> int:
-    for port in range(start, start + tries):
-        with _probe(host) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise click.ClickException(f"No free port on {host} between {start} and {start + tries - 1}")
+DEFAULT_PORT = SERVER_PORT
 
 
 def _serve(
+    command: str,
     backend_store_uri: str,
     artifacts_destination: str,
     default_artifact_root: str | None,
@@ -81,12 +58,7 @@ def _serve(
     # one line, rather than by every worker; the schema is created or upgraded once.
     ServerContext(config)
     os.environ.update(config.to_environ())
-    click.echo(
-        f"labtrack server on http://{host if ':' not in host else f'[{host}]'}:{port} "
-        f"(store: {_redact(backend_store_uri)}, artifacts: {artifacts_destination}, "
-        f"{workers} worker{'s' if workers > 1 else ''})",
-        err=True,
-    )
+    click.echo(banner(command, config, host, port, workers), err=True)
     uvicorn.run(
         "labtrack.server.app:app_from_environment",
         factory=True,
@@ -99,6 +71,44 @@ def _serve(
         # TCP_NODELAY on every connection: with several workers uvicorn's own listening
         # socket would leave Nagle's algorithm on, delaying each answer by ~40 ms.
         http="labtrack.server._nodelay:NoDelayHTTPProtocol",
+    )
+
+
+def banner(command: str, config: ServerConfig, host: str, port: int, workers: int) -> str:
+    """What ``command`` ("server" or "ui") serves, as it prints it on starting.
+
+    The address to open, the store, where new experiments' artifacts go, and where the
+    server keeps the artifacts it proxies (or that it proxies none).
+    """
+    from labtrack.artifacts._uri import location_to_uri
+    from labtrack.server._context import PROXY_SCHEME
+
+    url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    processes = f"{workers} worker{'s' if workers > 1 else ''}"
+    if command == "ui":
+        first = f"labtrack ui at {url} (open it in a browser; {processes})"
+    else:
+        parts = (
+            "tracking API, artifact proxy and web UI"
+            if config.serve_artifacts
+            else "tracking API and web UI"
+        )
+        first = f"labtrack server at {url} ({parts}; {processes})"
+    destination = _redact(location_to_uri(config.artifacts_destination))
+    if config.default_artifact_root:
+        root = _redact(location_to_uri(config.default_artifact_root))
+    elif config.serve_artifacts:
+        root = f"{PROXY_SCHEME}:/ (uploaded through this server)"
+    else:
+        root = destination
+    proxied = destination if config.serve_artifacts else "none (--no-serve-artifacts)"
+    return "\n".join(
+        [
+            first,
+            f"  backend store:         {_redact(config.backend_store_uri)}",
+            f"  default artifact root: {root}",
+            f"  proxied artifacts in:  {proxied}",
+        ]
     )
 
 
@@ -146,12 +156,14 @@ def _common_options(f):
         ),
         click.option(
             "--host",
+            "-h",
             default="127.0.0.1",
             show_default=True,
             help="Address to listen on; 0.0.0.0 to accept connections from other machines.",
         ),
         click.option(
             "--workers",
+            "-w",
             type=click.IntRange(1, 64),
             default=1,
             show_default=True,
@@ -191,6 +203,7 @@ def _common_options(f):
 @_common_options
 @click.option(
     "--port",
+    "-p",
     type=click.IntRange(1, 65535),
     default=DEFAULT_PORT,
     show_default=True,
@@ -213,8 +226,9 @@ def server(
     Point clients at it with LABTRACK_TRACKING_URI=http://HOST:PORT (labtrack) or
     MLFLOW_TRACKING_URI=http://HOST:PORT (existing MLflow code).
     """
-    _check_port_free(host, port)
+    check_port_free(host, port)
     _serve(
+        "server",
         backend_store_uri or _default_store(),
         artifacts_destination,
         default_artifact_root,
@@ -228,13 +242,29 @@ def server(
     )
 
 
+def _ui_port(host: str) -> int:
+    """5000, else the next free port that is no other labtrack command's default (said so)."""
+    port = free_port_from(host, DEFAULT_PORT)
+    if port != DEFAULT_PORT:
+        skipped = [p for p in DEFAULT_PORTS if DEFAULT_PORT < p < port]
+        passed = "".join(f"; {p} is left for {DEFAULT_PORTS[p]}" for p in skipped)
+        click.echo(
+            f"Port {DEFAULT_PORT} on {host} is in use: labtrack ui listens on {port} "
+            f"instead{passed}. Give --port to choose.",
+            err=True,
+        )
+    return port
+
+
 @click.command("ui")
 @_common_options
 @click.option(
     "--port",
+    "-p",
     type=click.IntRange(1, 65535),
     default=None,
-    help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one].",
+    help=f"Port to listen on [default: {DEFAULT_PORT}, or the next free one that no other "
+    "labtrack command uses by default].",
 )
 def ui(
     backend_store_uri: str | None,
@@ -250,10 +280,11 @@ def ui(
 ) -> None:
     """Browse your local runs: the server on the local store, at http://127.0.0.1:5000."""
     if port is None:
-        port = _free_port_from(host, DEFAULT_PORT)
+        port = _ui_port(host)
     else:
-        _check_port_free(host, port)
+        check_port_free(host, port)
     _serve(
+        "ui",
         backend_store_uri or _default_store(),
         artifacts_destination,
         default_artifact_root,

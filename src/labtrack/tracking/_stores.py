@@ -47,6 +47,9 @@ def get_store(uri: str | None = None) -> TrackingStore:
     elif scheme in ("http", "https"):
         key = (uri, "")
     else:
+        from labtrack.store._mlflow_stores import refuse_mlflow_file_store
+
+        refuse_mlflow_file_store(uri)
         raise ConfigurationError(
             f"Unsupported tracking URI {uri!r}: use a database URL (sqlite:///labtrack.db, "
             "postgresql://..., mysql+pymysql://...) or a server URL (http://host:5000)"

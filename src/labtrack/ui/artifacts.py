@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import posixpath
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -68,6 +69,25 @@ def _repository(ctx: ServerContext, run: Run) -> ArtifactRepository:
     return ctx.repository_for(run.info.artifact_uri)
 
 
+@dataclass(frozen=True)
+class FileTree:
+    """A tree of files the browser shows: a run's artifacts, or a logged model's files."""
+
+    repo: ArtifactRepository
+    base_url: str
+    """The page of the tree (``/runs/<id>/artifacts``); ``<base_url>/raw`` sends a file."""
+    root_name: str
+    """The first breadcrumb ("artifacts", "files")."""
+    run_id: str
+    """The run that logged the files, for the model summary's ``runs:/`` URI ("" if none)."""
+
+
+def run_tree(ctx: ServerContext, run: Run) -> FileTree:
+    """A run's artifacts as a tree of files."""
+    run_id = run.info.run_id
+    return FileTree(_repository(ctx, run), f"/runs/{run_id}/artifacts", "artifacts", run_id)
+
+
 def kind_of(path: str) -> str:
     name = posixpath.basename(path)
     ext = posixpath.splitext(name)[1].lower()
@@ -88,7 +108,12 @@ def kind_of(path: str) -> str:
 
 def listing_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
     """One directory of a run's artifacts, and the model in it if there is one."""
-    repo = _repository(ctx, run)
+    return tree_listing(run_tree(ctx, run), path)
+
+
+def tree_listing(tree: FileTree, path: str) -> dict[str, Any]:
+    """One directory of a tree of files, and the model in it if there is one."""
+    repo = tree.repo
     try:
         entries = repo.list_artifacts(path or None)
     except LabtrackError as exc:
@@ -98,9 +123,9 @@ def listing_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
             "error": exc.message,
             "model": None,
             "model_dirs": [],
-            "crumbs": _crumbs(run.info.run_id, path),
+            "crumbs": _crumbs(tree, path),
+            "base_url": tree.base_url,
         }
-    run_id = run.info.run_id
     items: list[dict[str, Any]] = []
     for e in entries:
         items.append(
@@ -110,13 +135,13 @@ def listing_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
                 "is_dir": e.is_dir,
                 "size": e.file_size,
                 "kind": "dir" if e.is_dir else kind_of(e.path),
-                "url": url(f"/runs/{run_id}/artifacts", path=e.path),
+                "url": url(tree.base_url, path=e.path),
             }
         )
     items.sort(key=lambda i: (not i["is_dir"], i["name"]))
     model = None
     if any(i["name"] == "MLmodel" and not i["is_dir"] for i in items):
-        model = model_summary(repo, path, run_id)
+        model = model_summary(repo, path, tree.run_id)
     models_here = [i["path"] for i in items if i["is_dir"] and _has_mlmodel(repo, i["path"])][:20]
     return {
         "path": path,
@@ -124,7 +149,8 @@ def listing_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
         "error": None,
         "model": model,
         "model_dirs": models_here,
-        "crumbs": _crumbs(run_id, path),
+        "crumbs": _crumbs(tree, path),
+        "base_url": tree.base_url,
     }
 
 
@@ -136,13 +162,11 @@ def _has_mlmodel(repo: ArtifactRepository, path: str) -> bool:
     return not info.is_dir
 
 
-def _crumbs(run_id: str, path: str) -> list[dict[str, str]]:
-    crumbs = [{"name": "artifacts", "url": url(f"/runs/{run_id}/artifacts")}]
+def _crumbs(tree: FileTree, path: str) -> list[dict[str, str]]:
+    crumbs = [{"name": tree.root_name, "url": url(tree.base_url)}]
     parts = [p for p in path.split("/") if p]
     for i, part in enumerate(parts):
-        crumbs.append(
-            {"name": part, "url": url(f"/runs/{run_id}/artifacts", path="/".join(parts[: i + 1]))}
-        )
+        crumbs.append({"name": part, "url": url(tree.base_url, path="/".join(parts[: i + 1]))})
     return crumbs
 
 
@@ -213,17 +237,22 @@ def _schema(text: Any) -> list[dict[str, str]]:
 
 
 def preview_model(ctx: ServerContext, run: Run, path: str) -> dict[str, Any]:
-    repo = _repository(ctx, run)
+    """A preview of one of a run's artifact files."""
+    return tree_preview(run_tree(ctx, run), path)
+
+
+def tree_preview(tree: FileTree, path: str) -> dict[str, Any]:
+    """A preview of one file of a tree: its text, table or image, and where to download it."""
+    repo = tree.repo
     info = repo.get_file_info(path)
-    run_id = run.info.run_id
     base: dict[str, Any] = {
         "path": path,
         "name": posixpath.basename(path),
         "size": info.file_size,
         "kind": kind_of(path),
-        "raw_url": url(f"/runs/{run_id}/artifacts/raw", path=path),
-        "download_url": url(f"/runs/{run_id}/artifacts/raw", path=path, download=1),
-        "crumbs": _crumbs(run_id, path),
+        "raw_url": url(f"{tree.base_url}/raw", path=path),
+        "download_url": url(f"{tree.base_url}/raw", path=path, download=1),
+        "crumbs": _crumbs(tree, path),
         "truncated": False,
         "text": None,
         "table": None,
@@ -273,7 +302,6 @@ def _csv_rows(text: str, delimiter: str) -> Any:
 
 def routes(ctx: ServerContext) -> list[Route]:
     """A run's artifact browser and the raw files it previews."""
-    from starlette.responses import StreamingResponse
 
     def artifacts(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
@@ -298,42 +326,53 @@ def routes(ctx: ServerContext) -> list[Route]:
 
     def raw(run_id: str, request: Request) -> Response:
         run = ctx.service.get_run(run_id)
-        path = _clean(_args.text(request, "path"))
-        if not path:
-            raise InvalidParameterValue("Name an artifact file (?path=...)")
-        repo = _repository(ctx, run)
-        stream, size = repo.open_sized(path)
-        ext = posixpath.splitext(path)[1].lower()
-        download = request.query_params.get("download") == "1"
-        inline_type = RAW_INLINE.get(ext)
-        kind = kind_of(path)
-        if inline_type is None and kind in ("text", "json", "yaml", "csv"):
-            inline_type = "text/plain; charset=utf-8"
-        media_type = inline_type if inline_type and not download else "application/octet-stream"
-        name = posixpath.basename(path).replace('"', "")
-        disposition = "attachment" if download or inline_type is None else "inline"
-        headers = {
-            "Content-Length": str(size),
-            "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(name)}",
-            "Content-Security-Policy": RAW_CSP,
-            "X-Frame-Options": "SAMEORIGIN",
-            "Cache-Control": "private, no-cache",
-        }
-
-        def chunks() -> Any:
-            with stream:
-                while True:
-                    block = stream.read(256 * 1024)
-                    if not block:
-                        break
-                    yield block
-
-        return StreamingResponse(chunks(), media_type=media_type, headers=headers)
+        return raw_file(_repository(ctx, run), request)
 
     return [
         Route("/runs/{run_id}/artifacts", ("GET",), artifacts),
         Route("/runs/{run_id}/artifacts/raw", ("GET",), raw),
     ]
+
+
+def raw_file(repo: ArtifactRepository, request: Request) -> Response:
+    """The bytes of the file ``?path=`` of ``repo``, sandboxed (``?download=1``: as a download)."""
+    from starlette.responses import StreamingResponse
+
+    path = clean_path(_args.text(request, "path"))
+    if not path:
+        raise InvalidParameterValue("Name an artifact file (?path=...)")
+    stream, size = repo.open_sized(path)
+    ext = posixpath.splitext(path)[1].lower()
+    download = request.query_params.get("download") == "1"
+    inline_type = RAW_INLINE.get(ext)
+    kind = kind_of(path)
+    if inline_type is None and kind in ("text", "json", "yaml", "csv"):
+        inline_type = "text/plain; charset=utf-8"
+    media_type = inline_type if inline_type and not download else "application/octet-stream"
+    name = posixpath.basename(path).replace('"', "")
+    disposition = "attachment" if download or inline_type is None else "inline"
+    headers = {
+        "Content-Length": str(size),
+        "Content-Disposition": f"{disposition}; filename*=UTF-8''{_quote(name)}",
+        "Content-Security-Policy": RAW_CSP,
+        "X-Frame-Options": "SAMEORIGIN",
+        "Cache-Control": "private, no-cache",
+    }
+
+    def chunks() -> Any:
+        with stream:
+            while True:
+                block = stream.read(256 * 1024)
+                if not block:
+                    break
+                yield block
+
+    return StreamingResponse(chunks(), media_type=media_type, headers=headers)
+
+
+def clean_path(path: str) -> str:
+    """A requested path inside a tree, normalised (an escape from the tree is not found)."""
+    return _clean(path)
 
 
 def _clean(path: str) -> str:

@@ -130,12 +130,14 @@ def model_page(ctx: ServerContext, name: str) -> dict[str, Any]:
 def version_page(ctx: ServerContext, name: str, version: str) -> dict[str, Any]:
     v = ctx.service.registry.get_model_version(name, version)
     run = None
+    artifact_uri = None
     if v.run_id:
         try:
             found = ctx.service.get_run(v.run_id)
         except ResourceDoesNotExist:
             found = None
         if found is not None:
+            artifact_uri = found.info.artifact_uri.rstrip("/")
             run = {
                 "run_id": found.info.run_id,
                 "name": found.info.run_name,
@@ -165,10 +167,30 @@ def version_page(ctx: ServerContext, name: str, version: str) -> dict[str, Any]:
     return {
         "model": {"name": name, "url": model_url(name)},
         "version": _version(v),
+        "files_url": _files_url(v, logged is not None, artifact_uri),
         "run": run,
         "logged_model": logged,
         "stages": list(ModelVersionStage.ALL),
     }
+
+
+def _files_url(v: ModelVersion, has_logged_model: bool, artifact_uri: str | None) -> str | None:
+    """Where the version's files can be browsed: its logged model's files, else the
+    directory of its run's artifacts that its source names (``runs:/<run>/<path>``, or the
+    run's artifact location and a path)."""
+    from labtrack.ui._render import url
+    from labtrack.ui.logged_model_files import files_url
+
+    if v.model_id and has_logged_model:
+        return files_url(v.model_id)
+    if artifact_uri is None:
+        return None
+    for prefix in (f"runs:/{v.run_id}", artifact_uri):
+        if v.source == prefix or v.source.startswith(f"{prefix}/"):
+            path = v.source[len(prefix) :].strip("/")
+            where = f"/runs/{v.run_id}/artifacts"
+            return url(where, path=path) if path else where
+    return None
 
 
 def routes(ctx: ServerContext) -> list[Route]:

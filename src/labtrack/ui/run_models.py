@@ -28,7 +28,9 @@ from labtrack.errors import (
 from labtrack.search import Comparison, to_filter_string
 from labtrack.server._routes import Route
 from labtrack.ui._actions import field, perform
+from labtrack.ui._render import url
 from labtrack.ui.artifacts import model_summary
+from labtrack.ui.logged_model_files import files_url
 from labtrack.ui.models import version_url
 
 if TYPE_CHECKING:
@@ -46,12 +48,18 @@ def run_models(ctx: ServerContext, run: Run, listing: dict[str, Any]) -> list[di
         logged_model(ctx, run, output.model_id, output.step)
         for output in run.outputs.model_outputs[:MAX_SHOWN]
     ]
+    in_artifacts = []
     if listing.get("model"):
-        found.append(listing["model"])
+        in_artifacts.append(listing["model"])
     if listing.get("model_dirs"):
         repo = ctx.repository_for(run.info.artifact_uri)
         for path in listing["model_dirs"][: MAX_SHOWN - len(found)]:
-            found.append(model_summary(repo, path, run.info.run_id))
+            in_artifacts.append(model_summary(repo, path, run.info.run_id))
+    for item in in_artifacts:
+        where = f"/runs/{run.info.run_id}/artifacts"
+        found.append(
+            {**item, "files_url": url(where, path=item["path"]) if item["path"] else where}
+        )
     versions = registered_versions(ctx, run.info.run_id)
     for item in found:
         item["versions"] = [
@@ -71,6 +79,7 @@ def logged_model(ctx: ServerContext, run: Run, model_id: str, step: int) -> dict
         "form_id": f"register-{model_id}",
         "source_uri": f"models:/{model_id}",
         "model_type": "",
+        "files_url": files_url(model_id),
     }
     try:
         logged = ctx.service.get_logged_model(model_id, allow_deleted=True)

@@ -41,8 +41,11 @@ def is_database_uri(uri: str) -> bool:
 
 def normalize_db_url(uri: str) -> str:
     """Map MLflow-style database URLs onto the drivers labtrack uses."""
+    from labtrack.store._mlflow_stores import refuse_mlflow_file_store
+
     scheme, sep, rest = uri.partition("://")
     if not sep:
+        refuse_mlflow_file_store(uri)
         raise ConfigurationError(f"Not a database URL: {uri!r}")
     base, _, driver = scheme.lower().partition("+")
     if base in ("postgresql", "postgres"):
@@ -51,6 +54,7 @@ def normalize_db_url(uri: str) -> str:
         return f"{base}+{driver or 'pymysql'}://{rest}"
     if base == "sqlite":
         return f"sqlite://{rest}"
+    refuse_mlflow_file_store(uri)
     raise ConfigurationError(
         f"Unsupported database URL {uri!r}: use sqlite:///path.db, postgresql://... or "
         "mysql+pymysql://..."

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtrack.errors import ConfigurationError
+from labtrack.store._mlflow_stores import is_mlflow_schema, mlflow_database_error
 from labtrack.store.sql.engine import translate_errors
 
 if TYPE_CHECKING:
@@ -29,6 +30,12 @@ def current_revision(conn: Connection) -> str | None:
     from sqlalchemy import inspect, text
 
     names = set(inspect(conn).get_table_names())
+    if is_mlflow_schema(names):
+        revision = None
+        if "alembic_version" in names:
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            revision = row[0] if row else None
+        raise mlflow_database_error(_database_name(conn), revision)
     if "alembic_version" not in names:
         if names & {"experiments", "runs", "metrics"}:
             raise ConfigurationError(
@@ -38,6 +45,14 @@ def current_revision(conn: Connection) -> str | None:
         return None
     row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     return row[0] if row else None
+
+
+def _database_name(conn: Connection) -> str:
+    """The database as the user named it: a SQLite file's path, else the URL sans password."""
+    url = conn.engine.url
+    if url.get_backend_name() == "sqlite" and url.database:
+        return url.database
+    return url.render_as_string(hide_password=True)
 
 
 def ensure_schema(engine: Engine, db_uri: str) -> None:
