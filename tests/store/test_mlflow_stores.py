@@ -38,9 +38,8 @@ def _revision(db: Path) -> str:
 
 
 def _digest(db: Path) -> str:
-    """The database's schema and rows (not its bytes: opening it may switch it to WAL)."""
-    with closing(sqlite3.connect(db)) as conn:
-        return hashlib.sha256("\n".join(conn.iterdump()).encode()).hexdigest()
+    """The database file's bytes: refusing it must not even switch it to WAL mode."""
+    return hashlib.sha256(db.read_bytes()).hexdigest()
 
 
 def test_mlflow_database_is_named_and_left_untouched(made: MlflowStores) -> None:
@@ -53,6 +52,7 @@ def test_mlflow_database_is_named_and_left_untouched(made: MlflowStores) -> None
         "Point labtrack at a new or labtrack-created database."
     )
     assert _digest(made.database) == before
+    assert not Path(f"{made.database}-wal").exists()
 
 
 def test_sql_store_refuses_it(made: MlflowStores) -> None:

@@ -15,6 +15,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labtrack.errors import (
@@ -100,6 +101,7 @@ def _create_engine(uri: str, busy_timeout: float) -> Engine:
                     raise ConfigurationError(
                         f"Cannot open {uri!r}: the directory {parent!r} does not exist"
                     )
+                _refuse_mlflow_sqlite(path)
             engine = sqlalchemy.create_engine(
                 url,
                 connect_args={"timeout": busy_timeout, "check_same_thread": False},
@@ -140,6 +142,35 @@ def _create_engine(uri: str, busy_timeout: float) -> Engine:
     except sqlalchemy.exc.ArgumentError as exc:
         raise ConfigurationError(f"Invalid database URL {uri!r}: {exc}") from exc
     return engine
+
+
+def _refuse_mlflow_sqlite(path: str) -> None:
+    """Refuse a SQLite file MLflow made before labtrack's connection settings (WAL mode is
+    written into the file) touch it: it is opened read-only, and only its table names are
+    read."""
+    import sqlite3
+
+    from labtrack.store._mlflow_stores import is_mlflow_schema, mlflow_database_error
+
+    if not os.path.isfile(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return  # not readable as a database: the engine's own error names the problem
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if not is_mlflow_schema(names):
+            return
+        revision = None
+        if "alembic_version" in names:
+            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            revision = row[0] if row else None
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+    raise mlflow_database_error(path, revision)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
