@@ -106,9 +106,23 @@ _EXPORTS: dict[str, str] = {
         ),
         "labtrack.errors",
     ),
+    "MlflowException": "labtrack.exceptions",
 }
 
-_SUBMODULES = ("data", "models", "pyfunc", "sklearn", "xgboost", "lightgbm")
+# Submodules reached as attributes (``lt.pyfunc``, and for MLflow scripts
+# ``mlflow.tracking.MlflowClient()``, ``mlflow.entities.ViewType``,
+# ``mlflow.exceptions.MlflowException``), imported on first use.
+_SUBMODULES = (
+    "data",
+    "models",
+    "pyfunc",
+    "sklearn",
+    "xgboost",
+    "lightgbm",
+    "tracking",
+    "entities",
+    "exceptions",
+)
 
 __all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
@@ -131,7 +145,17 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from labtrack import data, lightgbm, models, pyfunc, sklearn, xgboost
+    from labtrack import (
+        data,
+        entities,
+        exceptions,
+        lightgbm,
+        models,
+        pyfunc,
+        sklearn,
+        tracking,
+        xgboost,
+    )
     from labtrack.entities import (
         Dataset,
         DatasetInput,
@@ -164,6 +188,7 @@ if TYPE_CHECKING:
         ResourceAlreadyExists,
         ResourceDoesNotExist,
     )
+    from labtrack.exceptions import MlflowException
     from labtrack.tracking.client import MlflowClient, TrackingClient
     from labtrack.tracking.fluent import (
         ActiveRun,

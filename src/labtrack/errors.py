@@ -12,18 +12,52 @@ from typing import Any, ClassVar
 
 
 class LabtrackError(Exception):
-    """Base class of every error labtrack raises deliberately."""
+    """Base class of every error labtrack raises deliberately.
 
-    error_code: ClassVar[str] = "INTERNAL_ERROR"
+    It is also MLflow's ``MlflowException`` (``labtrack.exceptions.MlflowException`` is
+    this class), so code written for MLflow catches labtrack's errors and reads them the
+    same way: ``error_code``, ``message``, ``get_http_status_code()``,
+    ``serialize_as_json()``, and ``MlflowException("...", error_code="...")`` to raise one.
+    """
+
+    error_code: str = "INTERNAL_ERROR"
     http_status: ClassVar[int] = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: object, error_code: str | None = None, **kwargs: Any) -> None:
+        """``error_code`` overrides the class's (MLflow's names, such as
+        ``"RESOURCE_DOES_NOT_EXIST"``); ``kwargs`` are extra fields of the JSON body, as
+        MLflow's ``json_kwargs``."""
+        message = str(message)
         super().__init__(message)
         self.message = message
+        if error_code is not None:
+            self.error_code = str(error_code)
+        self.json_kwargs = kwargs
 
     def to_json(self) -> dict[str, Any]:
         """The body MLflow's REST API sends for this error."""
-        return {"error_code": self.error_code, "message": self.message}
+        return {**self.json_kwargs, "error_code": self.error_code, "message": self.message}
+
+    def serialize_as_json(self) -> str:
+        """:meth:`to_json` as a JSON string (MLflow's name)."""
+        import json
+
+        return json.dumps(self.to_json())
+
+    def get_http_status_code(self) -> int:
+        """The HTTP status this error is sent with: the class's, or that of the error code
+        given to the constructor."""
+        if self.error_code == type(self).error_code:
+            return self.http_status
+        cls = _BY_CODE.get(self.error_code)
+        return cls.http_status if cls is not None else 500
+
+    @classmethod
+    def invalid_parameter_value(cls, message: object, **kwargs: Any) -> LabtrackError:
+        """An error with MLflow's ``INVALID_PARAMETER_VALUE`` code (as MLflow's classmethod)."""
+        if issubclass(InvalidParameterValue, cls):
+            return InvalidParameterValue(message, **kwargs)
+        return cls(message, error_code=InvalidParameterValue.error_code, **kwargs)
 
 
 class InvalidParameterValue(LabtrackError):
@@ -110,6 +144,11 @@ class ConfigurationError(LabtrackError):
     http_status = 400
 
 
+class MissingDependency(LabtrackError):
+    """An optional library a feature needs is not installed; the message names the pip
+    command that installs it. Raised on the client side, before anything is written."""
+
+
 class LoggingError(LabtrackError):
     """A queued write failed in the background; raised on the caller's next call or flush."""
 
@@ -136,7 +175,4 @@ _BY_CODE: dict[str, type[LabtrackError]] = {
 def error_from_code(error_code: str, message: str) -> LabtrackError:
     """Rebuild the exception a server sent as ``{"error_code", "message"}``."""
     cls = _BY_CODE.get(error_code, LabtrackError)
-    err = cls(message)
-    if cls is LabtrackError:
-        err.error_code = error_code  # type: ignore[misc]
-    return err
+    return cls(message, error_code=None if cls is not LabtrackError else error_code)

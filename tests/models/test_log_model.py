@@ -97,11 +97,36 @@ def test_log_model_outside_a_run(tracking: str, sk_model: Any, frame: Any) -> No
 
 
 def test_a_failed_log_marks_the_model_failed(tracking: str) -> None:
-    with lt.start_run() as run, pytest.raises(InvalidParameterValue, match="has no predict"):
-        lt.sklearn.log_model(object(), name="broken")
+    """A failure while saving (skops cannot save a lambda) leaves the model FAILED."""
+    from sklearn.preprocessing import FunctionTransformer
+
+    model = FunctionTransformer(lambda x: x)
+    model.predict = model.transform
+    with lt.start_run() as run, pytest.raises(InvalidParameterValue, match="cannot be saved"):
+        lt.sklearn.log_model(model, name="broken")
     client = lt.TrackingClient()
     [output] = client.get_run(run.info.run_id).outputs.model_outputs
     assert client.service.get_logged_model(output.model_id).status == LoggedModelStatus.FAILED
+
+
+def test_a_model_that_cannot_be_saved_is_refused_before_anything_is_written(
+    tracking: str, sk_model: Any
+) -> None:
+    """What the flavor can tell from the model and the options alone (here: no predict)
+    is checked before a logged model, a run output or a registry version exists."""
+    with lt.start_run() as run:
+        with pytest.raises(InvalidParameterValue, match="has no predict"):
+            lt.sklearn.log_model(object(), name="broken", registered_model_name="broken")
+        with pytest.raises(InvalidParameterValue, match="Unknown serialization_format 'joblib'"):
+            lt.sklearn.log_model(sk_model, name="broken", serialization_format="joblib")
+        with pytest.raises(InvalidParameterValue, match="unexpected keyword argument 'colour'"):
+            lt.models.log_model(sk_model, name="broken", flavor="sklearn", colour="red")
+    client = lt.TrackingClient()
+    finished = client.get_run(run.info.run_id)
+    assert finished.info.status == "FINISHED"
+    assert not finished.outputs.model_outputs
+    assert not list(client.service.search_logged_models([finished.info.experiment_id]))
+    assert not list(client.search_registered_models())
 
 
 def test_runs_uri_falls_back_to_the_run_artifacts(
@@ -200,3 +225,23 @@ def test_downloads_of_immutable_models_are_cached(tracking: str, sk_model: Any) 
     first = lt.models.download_model(info.model_uri)
     assert lt.models.download_model(info.model_uri) == first
     assert json.loads(json.dumps(str(first)))  # a plain local path
+
+
+def test_a_loaded_model_prints_mlflow_s_block(tracking: str, sk_model: Any) -> None:
+    with lt.start_run() as run:
+        info = lt.sklearn.log_model(sk_model, name="classifier")
+    loaded = lt.pyfunc.load_model(info.model_uri)
+    assert repr(loaded) == (
+        "mlflow.pyfunc.loaded_model:\n"
+        f"  artifact_path: {info.artifact_path}\n"
+        "  flavor: mlflow.sklearn\n"
+        f"  run_id: {run.info.run_id}\n"
+    )
+    assert str(loaded) == repr(loaded)
+
+
+def test_a_saved_model_prints_its_flavor_only(tmp_path: Path, sk_model: Any) -> None:
+    lt.sklearn.save_model(sk_model, tmp_path / "m")
+    assert repr(lt.pyfunc.load_model(tmp_path / "m")) == (
+        "mlflow.pyfunc.loaded_model:\n  flavor: mlflow.sklearn\n"
+    )

@@ -180,6 +180,18 @@ def test_mlflow_loads_from_a_labtrack_server(mlflow: Any, server: str, frame: An
     assert logged.source_run_id == run.info.run_id
 
 
+def test_a_loaded_model_prints_as_in_mlflow(mlflow: Any, server: str, frame: Any) -> None:
+    """``print(model)`` gives MLflow's block, for a logged model and a saved one."""
+    _, model = _models(frame)["sklearn"]
+    lt.set_tracking_uri(server)
+    with lt.start_run():
+        info = lt.sklearn.log_model(model, name="clf")
+    mlflow.set_tracking_uri(server)
+    ours = repr(lt.pyfunc.load_model(info.model_uri))
+    assert ours == repr(mlflow.pyfunc.load_model(info.model_uri))
+    assert ours.startswith("mlflow.pyfunc.loaded_model:\n  artifact_path: ")
+
+
 def test_labtrack_loads_what_mlflow_logged_to_a_labtrack_server(
     mlflow: Any, server: str, frame: Any
 ) -> None:

@@ -1,5 +1,8 @@
 """Logging a model (MLflow 3's way): a logged model entity plus its files.
 
+0. check that the model can be saved with the options given (its serialization
+   library installed, option values valid), so that one that cannot be saved
+   leaves no logged model, run output or registry version behind;
 1. create a logged model (PENDING) in the active run's experiment (or the active
    experiment when no run is active), its source run the active run;
 2. record it as an output of the run (at ``step``);
@@ -18,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from labtrack.entities import LoggedModelOutput, LoggedModelStatus
-from labtrack.models._save import save_model
+from labtrack.models._save import check_can_save, save_model
 from labtrack.models.flavors import get_flavor
 from labtrack.models.flavors.base import Flavor
 from labtrack.models.model import Model, ModelInfo
@@ -58,6 +61,7 @@ def log_model(
     from labtrack.tracking import fluent
 
     chosen = get_flavor(flavor)
+    check_can_save(chosen, model, input_example, flavor_options)
     fluent.flush()
     client = fluent._client()
     active = fluent.active_run()

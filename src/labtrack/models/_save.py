@@ -23,7 +23,7 @@ from labtrack.models.flavors.base import Flavor
 from labtrack.models.model import PYFUNC, Model
 from labtrack.models.signature import ModelSignature
 
-__all__ = ["save_model"]
+__all__ = ["check_can_save", "save_model"]
 
 CODE_DIR = "code"
 
@@ -91,6 +91,28 @@ def _infer_from_example(
     return ModelSignature(inputs, outputs, infer_params_schema(params) if params else None)
 
 
+def check_can_save(
+    flavor: Flavor, model: Any, input_example: Any, flavor_options: Mapping[str, Any]
+) -> None:
+    """Raise what saving ``model`` would raise before its first file is written: the
+    flavor's own checks (option values, its serialization library) and pandas for an
+    input example (the signature is inferred through a DataFrame)."""
+    try:
+        flavor.check(model, **flavor_options)
+    except TypeError as exc:
+        if "unexpected keyword argument" in str(exc):
+            raise InvalidParameterValue(f"Flavor {flavor.name!r}: {exc}") from exc
+        raise
+    if input_example is not None:
+        from labtrack.models._dependencies import require
+
+        require(
+            "pandas",
+            purpose="Saving a model with an input_example",
+            install='pip install "labtrack[pandas]" (or pip install pandas)',
+        )
+
+
 def save_model(
     model: Any,
     path: str | os.PathLike[str],
@@ -111,6 +133,7 @@ def save_model(
     or False for none. The other options are the flavor's (see each flavor's save).
     """
     flavor = get_flavor(flavor)
+    check_can_save(flavor, model, input_example, flavor_options)
     root = Path(path)
     _prepare(root)
     try:

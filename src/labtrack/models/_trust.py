@@ -97,6 +97,13 @@ def skops_untrusted(
 
 def load_skops(file: str, trust: Trust, extra_packages: tuple[str, ...] = ()) -> object:
     """Load a skops file, rebuilding only the types ``trust`` allows."""
+    from labtrack.models._dependencies import require
+
+    require(
+        "skops.io",
+        purpose=f"Loading {file} (a skops file)",
+        install='pip install "labtrack[sklearn]" (or pip install skops)',
+    )
     import skops.io
 
     allowed, refused = skops_untrusted(file, trust, extra_packages)

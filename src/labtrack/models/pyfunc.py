@@ -39,9 +39,26 @@ class PyFuncModel:
         self._takes_params = "params" in inspect.signature(self._predict).parameters
 
     def __repr__(self) -> str:
-        loader = (self.metadata.pyfunc_conf or {}).get("loader_module")
-        uri = f"models:/{self.metadata.model_id}" if self.metadata.model_id else str(self.path)
-        return f"<PyFuncModel {uri} (loader_module: {loader})>"
+        """MLflow's block, so ``print(model)`` reads as it does there::
+
+            mlflow.pyfunc.loaded_model:
+              artifact_path: <where it was logged>
+              flavor: mlflow.sklearn
+              run_id: <the run that logged it>
+
+        (``artifact_path`` and ``run_id`` only for a logged model; ``flavor`` is the
+        ``python_function`` section's ``loader_module``.)
+        """
+        import yaml
+
+        info: dict[str, Any] = {}
+        if self.metadata.run_id is not None:
+            info["run_id"] = self.metadata.run_id
+        if self.metadata.artifact_path is not None:
+            info["artifact_path"] = self.metadata.artifact_path
+        info["flavor"] = (self.metadata.pyfunc_conf or {}).get("loader_module")
+        text: str = yaml.safe_dump({"mlflow.pyfunc.loaded_model": info}, default_flow_style=False)
+        return text
 
     @property
     def input_schema(self) -> Schema | None:

@@ -1,8 +1,9 @@
 """The interface of a model flavor: how one kind of model is saved, loaded and predicted with.
 
 A flavor is a class with a ``name`` (its key under ``flavors:`` in MLmodel) and
-four methods::
+four methods (and an optional ``check``)::
 
+    check(model, **options)                  # raise before anything is written
     save(model, path, **options) -> conf    # write the model's files into path
     load(path, conf, trust) -> model         # the native model back
     pyfunc(path, conf, trust) -> object      # something with .predict(data[, params])
@@ -52,6 +53,15 @@ class Flavor(ABC):
     @property
     def section(self) -> str:
         return self.conf_key or self.name
+
+    def check(self, model: Any, *args: Any, **options: Any) -> None:
+        """Raise if ``model`` cannot be saved with ``options`` (a value out of range, a
+        library that is not installed: see ``labtrack.models._dependencies.require``).
+
+        Called before a logged model, a run output or a directory is created, so a model
+        that cannot be saved leaves nothing behind. The default checks nothing.
+        """
+        return None
 
     @abstractmethod
     def save(self, model: Any, path: Path, *args: Any, **options: Any) -> dict[str, Any]:

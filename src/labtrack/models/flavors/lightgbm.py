@@ -18,8 +18,8 @@ from labtrack.models._environment import pinned
 from labtrack.models._trust import Trust
 from labtrack.models.flavors.base import Flavor
 from labtrack.models.flavors.sklearn import (
-    FORMATS,
     SKOPS,
+    check_format,
     format_requirements,
     load_estimator,
     save_estimator,
@@ -41,6 +41,18 @@ class LightGBMFlavor(Flavor):
     loader_module = "mlflow.lightgbm"
     also_loads = ("labtrack.lightgbm",)
 
+    def check(
+        self,
+        model: Any,
+        *,
+        serialization_format: str = SKOPS,
+        skops_trusted_types: list[str] | None = None,
+    ) -> None:
+        import lightgbm as lgb
+
+        if isinstance(model, lgb.LGBMModel):  # a Booster is saved in LightGBM's own format
+            check_format(serialization_format, "lightgbm")
+
     def save(
         self,
         model: Any,
@@ -57,11 +69,7 @@ class LightGBMFlavor(Flavor):
             model.save_model(str(path / file))
             trusted = None
         elif isinstance(model, lgb.LGBMModel):
-            if serialization_format not in FORMATS:
-                raise InvalidParameterValue(
-                    f"Unknown serialization_format {serialization_format!r}: use "
-                    f"{', '.join(FORMATS)}"
-                )
+            self.check(model, serialization_format=serialization_format)
             file = "model.skops" if serialization_format == SKOPS else "model.pkl"
             trusted = save_estimator(
                 model,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from labtrack.errors import InvalidParameterValue
+from labtrack.models._dependencies import require
 from labtrack.models._environment import pinned
 from labtrack.models._trust import Trust
 from labtrack.models.flavors.base import Flavor
@@ -46,6 +47,25 @@ class PythonModelFlavor(Flavor):
     name = "python_model"
     conf_key = "python_function"
 
+    def check(
+        self,
+        model: Any,
+        *,
+        artifacts: Mapping[str, Any] | None = None,
+        model_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        from labtrack.pyfunc import PythonModel
+
+        if not isinstance(model, PythonModel):
+            raise InvalidParameterValue(
+                f"python_model must be a labtrack.pyfunc.PythonModel, got {type(model).__name__}"
+            )
+        require(
+            "cloudpickle",
+            purpose="Saving a python model",
+            install='pip install "labtrack[models]" (or pip install cloudpickle)',
+        )
+
     def save(
         self,
         model: Any,
@@ -54,14 +74,9 @@ class PythonModelFlavor(Flavor):
         artifacts: Mapping[str, Any] | None = None,
         model_config: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        self.check(model)
         import cloudpickle
 
-        from labtrack.pyfunc import PythonModel
-
-        if not isinstance(model, PythonModel):
-            raise InvalidParameterValue(
-                f"python_model must be a labtrack.pyfunc.PythonModel, got {type(model).__name__}"
-            )
         conf: dict[str, Any] = {
             "cloudpickle_version": cloudpickle.__version__,
             "python_model": MODEL_FILE,

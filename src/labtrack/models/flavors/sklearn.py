@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from labtrack.errors import InvalidParameterValue
+from labtrack.models._dependencies import require
 from labtrack.models._environment import pinned
 from labtrack.models._trust import Trust, UntrustedModelError, load_skops, skops_untrusted
 from labtrack.models.flavors.base import Flavor
@@ -24,6 +25,29 @@ SKOPS, PICKLE, CLOUDPICKLE = "skops", "pickle", "cloudpickle"
 FORMATS = (SKOPS, PICKLE, CLOUDPICKLE)
 _FILES = {SKOPS: "model.skops", PICKLE: "model.pkl", CLOUDPICKLE: "model.pkl"}
 PREDICT_FNS = ("predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba", "score")
+
+
+def check_format(serialization_format: str, extra: str) -> None:
+    """Raise unless ``serialization_format`` is known and its library is installed.
+
+    ``extra`` is the labtrack extra that installs the library (``sklearn``, ``lightgbm``).
+    """
+    if serialization_format not in FORMATS:
+        raise InvalidParameterValue(
+            f"Unknown serialization_format {serialization_format!r}: use {', '.join(FORMATS)}"
+        )
+    if serialization_format == SKOPS:
+        require(
+            "skops.io",
+            purpose="Saving a model with skops (serialization_format='skops', the default)",
+            install=f'pip install "labtrack[{extra}]" (or pip install skops)',
+        )
+    elif serialization_format == CLOUDPICKLE:
+        require(
+            "cloudpickle",
+            purpose="Saving a model with serialization_format='cloudpickle'",
+            install='pip install "labtrack[models]" (or pip install cloudpickle)',
+        )
 
 
 def save_estimator(
@@ -104,6 +128,24 @@ class SklearnFlavor(Flavor):
     loader_module = "mlflow.sklearn"
     also_loads = ("labtrack.sklearn",)
 
+    def check(
+        self,
+        model: Any,
+        *,
+        serialization_format: str = SKOPS,
+        skops_trusted_types: list[str] | None = None,
+        pyfunc_predict_fn: str = "predict",
+    ) -> None:
+        if pyfunc_predict_fn not in PREDICT_FNS:
+            raise InvalidParameterValue(
+                f"Invalid pyfunc_predict_fn {pyfunc_predict_fn!r}: use one of {PREDICT_FNS}"
+            )
+        if not hasattr(model, pyfunc_predict_fn):
+            raise InvalidParameterValue(
+                f"{type(model).__name__} has no {pyfunc_predict_fn}() to predict with"
+            )
+        check_format(serialization_format, "sklearn")
+
     def save(
         self,
         model: Any,
@@ -115,14 +157,11 @@ class SklearnFlavor(Flavor):
     ) -> dict[str, Any]:
         import sklearn
 
-        if pyfunc_predict_fn not in PREDICT_FNS:
-            raise InvalidParameterValue(
-                f"Invalid pyfunc_predict_fn {pyfunc_predict_fn!r}: use one of {PREDICT_FNS}"
-            )
-        if not hasattr(model, pyfunc_predict_fn):
-            raise InvalidParameterValue(
-                f"{type(model).__name__} has no {pyfunc_predict_fn}() to predict with"
-            )
+        self.check(
+            model,
+            serialization_format=serialization_format,
+            pyfunc_predict_fn=pyfunc_predict_fn,
+        )
         file = _FILES.get(serialization_format, "model")
         trusted = save_estimator(model, path / file, serialization_format, skops_trusted_types)
         return {

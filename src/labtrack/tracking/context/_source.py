@@ -2,7 +2,10 @@
 command line (``labtrack.command``).
 
 A notebook's file name is looked up once per process: from VS Code's variables, the
-environment, or by asking the local Jupyter servers which session owns this kernel.
+environment (``JPY_SESSION_NAME``, also as ipykernel's ``__session__``), papermill's
+injected ``PAPERMILL_INPUT_PATH``, by asking the local Jupyter servers which session owns
+this kernel, or from the command line of the ``jupyter nbconvert --execute`` or
+``papermill`` process that started the kernel.
 """
 
 from __future__ import annotations
@@ -110,7 +113,67 @@ def _discover_notebook_path(shell: Any) -> str | None:
         value = os.environ.get(var)
         if value:
             return value
-    return _notebook_path_from_jupyter_server()
+    if isinstance(user_ns, dict):
+        # ipykernel copies JPY_SESSION_NAME there; papermill's --inject-input-path (or
+        # --inject-paths) injects PAPERMILL_INPUT_PATH as a parameter
+        for name in ("__session__", "PAPERMILL_INPUT_PATH"):
+            value = user_ns.get(name)
+            if isinstance(value, str) and value.lower().endswith(".ipynb"):
+                return value
+    return _notebook_path_from_jupyter_server() or _notebook_path_from_executor()
+
+
+# Programs that run a notebook in a kernel they start (the kernel's parent process), and
+# their options whose value is another notebook (the output, not the one running).
+_EXECUTORS = ("nbconvert", "papermill", "jupyter-execute", "nbclient")
+_OUTPUT_OPTIONS = ("--output", "-o", "--output-dir")
+
+
+def _notebook_path_from_executor() -> str | None:
+    """The notebook a ``jupyter nbconvert --execute`` or ``papermill`` parent is running.
+
+    Those start the kernel themselves and tell it nothing of the notebook (nbconvert starts
+    it in the notebook's folder), but their command line names it: papermill's input
+    notebook is its first ``.ipynb`` argument; nbconvert's and ``jupyter execute``'s is the
+    only one (with several, which one is running cannot be told). Read from ``/proc``, so
+    on Linux only; relative paths are resolved against the parent's working directory.
+    """
+    parent = os.getppid()
+    try:
+        with open(f"/proc/{parent}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+        cwd = os.readlink(f"/proc/{parent}/cwd")
+    except OSError:
+        return None
+    found = notebook_from_executor_argv(argv)
+    if found is None:
+        return None
+    path = os.path.join(cwd, found)
+    return path if os.path.isfile(path) else None
+
+
+def notebook_from_executor_argv(argv: list[str]) -> str | None:
+    """The notebook named by an executor's command line (see above), as given there."""
+    program = " ".join(os.path.basename(a) for a in argv[:3])
+    executor = next((e for e in _EXECUTORS if e in program), None)
+    if executor is None:
+        return None
+    notebooks = []
+    skip = False
+    for arg in argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if arg in _OUTPUT_OPTIONS:
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        if arg.lower().endswith(".ipynb"):
+            notebooks.append(arg)
+    if executor == "papermill":
+        return notebooks[0] if notebooks else None
+    return notebooks[0] if len(notebooks) == 1 else None
 
 
 def _notebook_path_from_jupyter_server() -> str | None:
