@@ -86,6 +86,26 @@ def test_the_ui_base_path_serves_the_same_api(http: httpx.Client, run_id: str) -
     assert got.json()["run"]["info"]["run_id"] == run_id
 
 
+def test_empty_values_are_stored(http: httpx.Client, run_id: str) -> None:
+    """An empty param or tag value is a value (MLflow stores it), and so is one left out."""
+    for endpoint, body in (
+        ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": ""}),
+        ("runs/log-parameter", {"run_id": run_id, "key": "q"}),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": ""}),
+        ("experiments/set-experiment-tag", {"experiment_id": "0", "key": "e", "value": ""}),
+    ):
+        response = http.post(f"{API}/{endpoint}", json=body)
+        assert (response.status_code, response.json()) == (200, {}), endpoint
+    data = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    assert {p["key"]: p["value"] for p in data["params"]} == {"p": "", "q": ""}
+    assert {"key": "t", "value": ""} in data["tags"]
+    experiment = http.get(f"{API}/experiments/get", params={"experiment_id": "0"}).json()
+    assert {"key": "e", "value": ""} in experiment["experiment"]["tags"]
+    # The key is still required.
+    refused = http.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": "", "value": "v"})
+    assert error(refused)[:2] == (400, "INVALID_PARAMETER_VALUE")
+
+
 def test_search_runs_by_get_with_repeated_query_keys(http: httpx.Client) -> None:
     exp = http.post(f"{API}/experiments/create", json={"name": "by-get"}).json()["experiment_id"]
     for i in range(3):

@@ -223,6 +223,18 @@ def test_failed_batch_writes_nothing(store):
     assert (data.metrics, data.params, data.tags.get("t")) == ({}, {"alpha": "0.1"}, None)
 
 
+def test_empty_values_are_stored(store):
+    """An empty param, tag or experiment tag value is a value, as in MLflow (over the
+    server too: its endpoints once refused "" as a missing value)."""
+    rid = new_run(store).info.run_id
+    store.log_batch(rid, params=[Param("p", ""), Param("q", "")], tags=[RunTag("t", "")])
+    store.log_batch(rid, tags=[RunTag("u", "")])
+    store.set_experiment_tag("0", "e", "")
+    data = store.get_run(rid).data
+    assert (data.params, data.tags["t"], data.tags["u"]) == ({"p": "", "q": ""}, "", "")
+    assert store.get_experiment("0").tags["e"] == ""
+
+
 def test_param_and_tag_keys_are_case_sensitive(store):
     rid = new_run(store).info.run_id
     store.log_batch(rid, params=[Param("Alpha", "1"), Param("alpha", "2")])

@@ -31,6 +31,13 @@ def _tags(p: Params, name: str = "tags") -> list[RunTag]:
     return p.objects(name, wire.tag_from_json)
 
 
+def _value(p: Params) -> str:
+    """A param's or tag's value: the empty string is a value (and, as protobuf reads a
+    message, so is a value left out), as MLflow stores it."""
+    value: str = p.string("value", default="")
+    return value
+
+
 def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
     """A response's list field, left out when empty: protobuf JSON (and so MLflow's server)
     omits empty repeated fields, e.g. a search that finds nothing answers ``{}``."""
@@ -105,7 +112,7 @@ def set_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_experiment_tag(
         p.string("experiment_id", required=True),
         p.string("key", required=True),
-        p.string("value", required=True),
+        _value(p),
     )
     return {}
 
@@ -186,16 +193,12 @@ def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def log_param(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.log_param(
-        p.run_id(), p.string("key", required=True), p.string("value", required=True)
-    )
+    ctx.service.log_param(p.run_id(), p.string("key", required=True), _value(p))
     return {}
 
 
 def set_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_tag(
-        p.run_id(), p.string("key", required=True), p.string("value", required=True)
-    )
+    ctx.service.set_tag(p.run_id(), p.string("key", required=True), _value(p))
     return {}
 
 

@@ -60,7 +60,11 @@ class TrackingService:
         """The registry's rules over this service's store (which must have a registry)."""
         if not isinstance(self.store, RegistryStore):
             raise NotImplementedYet(f"{type(self.store).__name__} has no model registry")
-        return RegistryService(self.store)
+        # The rule that lists a version on its logged model runs where the data is: here
+        # over a database, on the server behind a RestStore (which applies it itself).
+        remote = getattr(self.store, "applies_rules_on_server", False)
+        logged_models = self.store if isinstance(self.store, LoggedModelStore) else None
+        return RegistryService(self.store, None if remote else logged_models)
 
     # -- experiments ---------------------------------------------------------------
     def create_experiment(
