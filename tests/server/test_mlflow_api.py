@@ -398,10 +398,41 @@ def test_openapi_documents_the_extensions(http: httpx.Client) -> None:
 
 
 def test_health_and_version(http: httpx.Client) -> None:
+    """/version answers what MLflow's client parses as a current MLflow (it refuses some
+    calls below 3.4); labtrack's own version is its local label, a header and its own
+    endpoint."""
+    from packaging.version import Version
+
     from labtrack import __version__
 
     assert http.get("/health").text == "OK"
-    assert http.get("/version").text == __version__
+    answered = http.get("/version")
+    assert answered.text == f"3.17.2+labtrack.{__version__}"
+    assert Version(answered.text) >= Version("3.4")
+    assert Version(answered.text).local == f"labtrack.{__version__}"
+    assert answered.headers["x-labtrack-version"] == __version__
+    own = http.get("/api/2.0/labtrack/version")
+    assert (own.text, own.headers["x-labtrack-version"]) == (__version__, __version__)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("0.1.0", "3.17.2+labtrack.0.1.0"),
+        ("0.2.0.dev3+g1a2b3c", "3.17.2+labtrack.0.2.0.dev3.g1a2b3c"),
+        ("1.0rc1", "3.17.2+labtrack.1.0rc1"),
+    ],
+)
+def test_version_text_is_a_valid_version(
+    monkeypatch: pytest.MonkeyPatch, version: str, expected: str
+) -> None:
+    from packaging.version import Version
+
+    from labtrack.server import app
+
+    monkeypatch.setattr(app, "__version__", version)
+    assert app.mlflow_version_text() == expected
+    assert str(Version(expected)) == expected.lower()
 
 
 def test_large_json_payload_round_trip(http: httpx.Client, run_id: str, tmp_path: Path) -> None:
