@@ -72,6 +72,7 @@ def route_table(context: ServerContext) -> list[Route]:
         labtrack_api,
         logged_models_api,
         mlflow_api,
+        mlflow_ui_api,
         registry_api,
     )
 
@@ -80,6 +81,7 @@ def route_table(context: ServerContext) -> list[Route]:
         *mlflow_api.routes(context),
         *logged_models_api.routes(context),
         *registry_api.routes(context),
+        *mlflow_ui_api.routes(context),
         *labtrack_api.routes(context),
         *(artifacts_api.routes(context) if serve_artifacts else []),
         *_service_routes(context),

@@ -308,6 +308,18 @@ class TrackingService:
             page_token,
         )
 
+    def search_dataset_summaries(
+        self, experiment_ids: Sequence[str]
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(experiment id, name, digest, context) of the datasets the experiments' runs
+        used (at most 1,000), as MLflow's ``experiments/search-datasets`` lists them."""
+        search = getattr(self.store, "search_dataset_summaries", None)
+        if search is None:
+            raise NotImplementedYet(f"{type(self.store).__name__} cannot list datasets")
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        found: list[tuple[str, str, str, str | None]] = search(ids)
+        return found
+
     # -- logged models (MLflow 3) --------------------------------------------------------
     @property
     def _models(self) -> LoggedModelStore:

@@ -407,6 +407,31 @@ class SqlStore:
             )
         return row
 
+    def search_dataset_summaries(
+        self, experiment_ids: Sequence[str], limit: int = 1000
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(experiment id, name, digest, context) of each dataset the experiments' runs
+        used, once per context (the ``mlflow.data.context`` input tag; None without one),
+        at most ``limit``: what MLflow's UI lists as an experiment's datasets."""
+        from sqlalchemy import and_, select
+
+        from labtrack._tags import MLFLOW_DATASET_CONTEXT
+
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        d, i, t = s.datasets, s.run_inputs, s.input_tags
+        query = (
+            select(d.c.experiment_id, d.c.name, d.c.digest, t.c.value)
+            .distinct()
+            .select_from(d)
+            .join(i, i.c.dataset_id == d.c.id)
+            .outerjoin(t, and_(t.c.input_id == i.c.id, t.c.key == MLFLOW_DATASET_CONTEXT))
+            .where(d.c.experiment_id.in_(pks))
+            .order_by(d.c.experiment_id, d.c.name, d.c.digest, t.c.value)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(str(e), n, g, c) for e, n, g, c in conn.execute(query)]
+
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
             return _reads.load_runs(conn, [self._run_row(conn, run_id)], self._codec)[0]
