@@ -236,9 +236,15 @@ class TrackingService:
             checked_metrics = [
                 v.validate_metric_point(m, path=f"metrics[{i}]") for i, m in enumerate(metrics)
             ]
-        checked_params = [v.validate_param(p.key, p.value, truncate=self.truncate) for p in params]
+        checked_params = [
+            v.validate_param(p.key, p.value, truncate=self.truncate, path=f"params[{i}]")
+            for i, p in enumerate(params)
+        ]
         v.validate_param_keys_unique(checked_params)
-        checked_tags = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in tags]
+        checked_tags = [
+            v.validate_tag(t.key, t.value, truncate=self.truncate, path=f"tags[{i}]")
+            for i, t in enumerate(tags)
+        ]
         if request_id is not None and not (
             isinstance(request_id, str) and 0 < len(request_id) <= 64
         ):

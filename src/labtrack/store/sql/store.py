@@ -67,8 +67,8 @@ def _experiment_pk(experiment_id: str | int) -> int:
     except (TypeError, ValueError):
         pk = None
     if pk is None or not fits_int64(pk):
-        raise InvalidParameterValue(
-            f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
+        raise InvalidParameterValue(  # MLflow's words (it also means a 64-bit integer)
+            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
         )
     return pk
 
