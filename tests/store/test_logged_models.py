@@ -160,7 +160,8 @@ def test_tags(service: TrackingService) -> None:
     with pytest.raises(ResourceDoesNotExist, match="No tag"):
         service.delete_logged_model_tag(model.model_id, "a")
     with pytest.raises(
-        InvalidParameterValue, match=re.escape("Invalid logged model tag key '../up'")
+        InvalidParameterValue,
+        match=re.escape("Invalid value \"../up\" for parameter 'key' supplied: Names may be"),
     ):
         service.set_logged_model_tags(model.model_id, {"../up": "x"})
 

@@ -432,7 +432,8 @@ def test_tag_limits(reg: TrackingService) -> None:
     with pytest.raises(InvalidParameterValue, match="exceeds the maximum length of 100000"):
         reg.registry.set_model_version_tag("m", 1, "long", long + "x")
     with pytest.raises(
-        InvalidParameterValue, match=re.escape("Invalid registered model tag key '../k'")
+        InvalidParameterValue,
+        match=re.escape("Invalid value \"../k\" for parameter 'key' supplied: Names may be"),
     ):
         reg.registry.set_registered_model_tag("m", "../k", "v")
     with pytest.raises(InvalidParameterValue, match="cannot be None"):

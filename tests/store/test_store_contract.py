@@ -76,7 +76,7 @@ def test_deleted_experiment_name_is_still_taken(store):
 def test_missing_experiment(store):
     with pytest.raises(ResourceDoesNotExist, match="No Experiment with id=12345"):
         store.get_experiment("12345")
-    with pytest.raises(InvalidParameterValue, match="integers"):
+    with pytest.raises(InvalidParameterValue, match="Experiment ID must be a valid integer"):
         store.get_experiment("abc")
 
 

@@ -66,9 +66,13 @@ def _experiment_pk(experiment_id: str | int) -> int:
         pk = int(experiment_id)
     except (TypeError, ValueError):
         pk = None
-    if pk is None or not fits_int64(pk):
-        raise InvalidParameterValue(  # MLflow's words (it also means a 64-bit integer)
+    if pk is None:  # MLflow's words
+        raise InvalidParameterValue(
             f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
+        )
+    if not fits_int64(pk):
+        raise InvalidParameterValue(
+            f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
         )
     return pk
 
