@@ -27,6 +27,10 @@ def refused(message: str) -> Any:
 
 
 # -- keys ------------------------------------------------------------------------------------
+# MLflow's message for a metric key that resolves to another path (after the value).
+RESOLVES = "for parameter 'name' supplied: Names may be treated as files"
+
+
 @pytest.mark.parametrize(
     "key", ["loss", "train/loss", "a.b-c_d", "with space", "ns:key", "ümlaut", "x" * 250]
 )
@@ -41,14 +45,32 @@ def test_valid_keys(key: str) -> None:
         ("", "Metric key must be a non-empty string"),
         (3, "Metric key must be a string, got int"),
         ("x" * 251, f"Metric key {'x' * 50!r}... is 251 characters long; the limit is 250"),
-        ("bad?key", "Invalid metric key 'bad?key': keys may only contain alphanumerics"),
-        ("tab\tkey", "Invalid metric key 'tab\\tkey': keys may only contain alphanumerics"),
-        ("../up", "Invalid metric key '../up': keys are also used as file paths"),
-        ("/abs", "Invalid metric key '/abs': keys are also used as file paths"),
-        ("a//b", "Invalid metric key 'a//b': keys are also used as file paths"),
-        ("a/", "Invalid metric key 'a/': keys are also used as file paths"),
-        (".", "Invalid metric key '.': keys are also used as file paths"),
-        ("a/./b", "Invalid metric key 'a/./b': keys are also used as file paths"),
+        ("bad?key", "Invalid value \"bad?key\" for parameter 'name' supplied: Names may only"),
+        ("tab\tkey", "Invalid value \"tab\\tkey\" for parameter 'name' supplied: Names may only"),
+        (
+            "../up",
+            f'Invalid value "../up" {RESOLVES}',
+        ),
+        (
+            "/abs",
+            f'Invalid value "/abs" {RESOLVES}',
+        ),
+        (
+            "a//b",
+            f'Invalid value "a//b" {RESOLVES}',
+        ),
+        (
+            "a/",
+            f'Invalid value "a/" {RESOLVES}',
+        ),
+        (
+            ".",
+            f'Invalid value "." {RESOLVES}',
+        ),
+        (
+            "a/./b",
+            f'Invalid value "a/./b" {RESOLVES}',
+        ),
     ],
 )
 def test_invalid_keys(key: Any, message: str) -> None:
@@ -57,13 +79,20 @@ def test_invalid_keys(key: Any, message: str) -> None:
 
 
 def test_a_key_message_says_what_it_resolves_to() -> None:
-    with refused("Invalid tag key 'a/../b': keys are also used as file paths and must not "):
+    # MLflow's message: the value JSON-encoded, the request field named.
+    with refused(
+        "Invalid value \"a/../b\" for parameter 'key' supplied: Names may be treated as files "
+        "in certain cases, and must not resolve to other names when treated as such. This "
+        "name would resolve to 'b'"
+    ):
         v.validate_key("a/../b", "Tag")
-    with pytest.raises(InvalidParameterValue, match=re.escape("(this one resolves to 'b')")):
-        v.validate_key("a/../b", "Tag")
+    with refused("Invalid value \"a?\" for parameter 'params[3].key' supplied: Names may only"):
+        v.validate_param("a?", "1", path="params[3]")
+    with refused("Invalid value \"m!\" for parameter 'metrics[0].name' supplied"):
+        v.validate_metric_point(("m!", 1.0, 0, 0), path="metrics[0]")
 
 
-_KEY_REFUSALS = re.compile(r"^(Param key|Invalid param key)")
+_KEY_REFUSALS = re.compile(r"^(Param key|Invalid value .* for parameter 'key' supplied)", re.S)
 
 
 @given(st.text(max_size=60))
@@ -215,7 +244,7 @@ def test_long_values_are_truncated_or_refused(
 
 
 def test_param_and_tag_keys_are_checked() -> None:
-    with refused("Invalid param key 'a?': keys may only contain alphanumerics"):
+    with refused("Invalid value \"a?\" for parameter 'key' supplied: Names may only contain"):
         v.validate_param("a?", "1")
     with refused("Tag key must be a non-empty string"):
         v.validate_tag("", "1")

@@ -9,6 +9,7 @@ metric's min, max and count.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -49,11 +50,22 @@ def float_to_json(value: float) -> float | str:
     return _SPECIAL_TO_JSON[repr(value)]
 
 
+def _not_a_number(value: Any, field: str) -> InvalidParameterValue:
+    """MLflow's server's words for a value that is not a double (the value JSON-encoded)."""
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
+    return InvalidParameterValue(
+        f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
+        f"'{type(value).__name__}'. See the API docs for more information about request "
+        "parameters."
+    )
+
+
 def float_from_json(value: Any, field: str = "value") -> float:
     if isinstance(value, bool):
-        raise InvalidParameterValue(
-            f"Invalid value {value!r} for parameter '{field}': not a number"
-        )
+        raise _not_a_number(value, field)
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -64,7 +76,7 @@ def float_from_json(value: Any, field: str = "value") -> float:
             return float(value)
         except ValueError:
             pass
-    raise InvalidParameterValue(f"Invalid value {value!r} for parameter '{field}': not a number")
+    raise _not_a_number(value, field)
 
 
 def int_from_json(value: Any, field: str) -> int:

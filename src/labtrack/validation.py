@@ -7,6 +7,7 @@ the logging hot path are cheap: a key that passed once is remembered.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import numbers
@@ -58,8 +59,12 @@ def fits_int64(number: int) -> bool:
     return INT64_MIN <= number <= INT64_MAX
 
 
-def validate_key(key: Any, what: str) -> str:
-    """A metric, param or tag key: allowed characters, a path that cannot escape, <= 250 chars."""
+def validate_key(key: Any, what: str, path: str | None = None) -> str:
+    """A metric, param or tag key: allowed characters, a path that cannot escape, <= 250 chars.
+
+    A key with characters MLflow does not allow, or that resolves to another path, is
+    refused with MLflow's message, naming the request field ``path`` (default: ``name``
+    for a metric, ``key`` otherwise, as MLflow's)."""
     if key in _valid_keys:
         return key
     if key is None or key == "":
@@ -71,16 +76,19 @@ def validate_key(key: Any, what: str) -> str:
             f"{what} key {key[:50]!r}... is {len(key)} characters long; "
             f"the limit is {MAX_ENTITY_KEY_LENGTH}"
         )
+    field = path or ("name" if what == "Metric" else "key")
     if not _KEY_RE.match(key):
         raise InvalidParameterValue(
-            f"Invalid {what.lower()} key {key!r}: keys may only contain alphanumerics, "
-            "underscores (_), dashes (-), periods (.), spaces ( ), colons (:) and slashes (/)"
+            f"Invalid value {json.dumps(key)} for parameter '{field}' supplied: Names may only "
+            "contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), "
+            "colon(:) and slashes (/)."
         )
     norm = posixpath.normpath(key)
     if norm != key or norm == "." or norm.startswith("..") or norm.startswith("/"):
         raise InvalidParameterValue(
-            f"Invalid {what.lower()} key {key!r}: keys are also used as file paths and must "
-            f"not resolve to another name (this one resolves to {norm!r})"
+            f"Invalid value {json.dumps(key)} for parameter '{field}' supplied: Names may be "
+            "treated as files in certain cases, and must not resolve to other names when "
+            f"treated as such. This name would resolve to {norm!r}"
         )
     if len(_valid_keys) < 100_000:
         _valid_keys.add(key)
@@ -146,7 +154,7 @@ def _new_metric(fields: tuple[str, float, int, int]) -> Metric:
 
 def _validate_metric_slowly(key: Any, value: Any, timestamp: Any, step: Any, path: str) -> Metric:
     where = f" ({path})" if path else ""
-    key = validate_key(key, "Metric")
+    key = validate_key(key, "Metric", f"{path}.name" if path else None)
     if value is None or isinstance(value, bool) or not isinstance(value, numbers.Number):
         raise InvalidParameterValue(
             f"Got invalid value {value!r} for metric {key!r}{where}: "
@@ -186,14 +194,14 @@ def validate_timestamp(value: Any, what: str) -> int:
     return ts
 
 
-def validate_param(key: Any, value: Any, *, truncate: bool = True) -> Param:
-    key = validate_key(key, "Param")
+def validate_param(key: Any, value: Any, *, truncate: bool = True, path: str = "") -> Param:
+    key = validate_key(key, "Param", f"{path}.key" if path else None)
     text = _stringify(value)
     return Param(key, _truncate(text, MAX_PARAM_VAL_LENGTH, f"Value of param {key!r}", truncate))
 
 
-def validate_tag(key: Any, value: Any, *, truncate: bool = True) -> RunTag:
-    key = validate_key(key, "Tag")
+def validate_tag(key: Any, value: Any, *, truncate: bool = True, path: str = "") -> RunTag:
+    key = validate_key(key, "Tag", f"{path}.key" if path else None)
     text = _stringify(value)
     return RunTag(key, _truncate(text, MAX_TAG_VAL_LENGTH, f"Value of tag {key!r}", truncate))
 

@@ -86,6 +86,26 @@ def test_the_ui_base_path_serves_the_same_api(http: httpx.Client, run_id: str) -
     assert got.json()["run"]["info"]["run_id"] == run_id
 
 
+def test_empty_values_are_stored(http: httpx.Client, run_id: str) -> None:
+    """An empty param or tag value is a value (MLflow stores it), and so is one left out."""
+    for endpoint, body in (
+        ("runs/log-parameter", {"run_id": run_id, "key": "p", "value": ""}),
+        ("runs/log-parameter", {"run_id": run_id, "key": "q"}),
+        ("runs/set-tag", {"run_id": run_id, "key": "t", "value": ""}),
+        ("experiments/set-experiment-tag", {"experiment_id": "0", "key": "e", "value": ""}),
+    ):
+        response = http.post(f"{API}/{endpoint}", json=body)
+        assert (response.status_code, response.json()) == (200, {}), endpoint
+    data = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    assert {p["key"]: p["value"] for p in data["params"]} == {"p": "", "q": ""}
+    assert {"key": "t", "value": ""} in data["tags"]
+    experiment = http.get(f"{API}/experiments/get", params={"experiment_id": "0"}).json()
+    assert {"key": "e", "value": ""} in experiment["experiment"]["tags"]
+    # The key is still required.
+    refused = http.post(f"{API}/runs/set-tag", json={"run_id": run_id, "key": "", "value": "v"})
+    assert error(refused)[:2] == (400, "INVALID_PARAMETER_VALUE")
+
+
 def test_search_runs_by_get_with_repeated_query_keys(http: httpx.Client) -> None:
     exp = http.post(f"{API}/experiments/create", json={"name": "by-get"}).json()["experiment_id"]
     for i in range(3):
@@ -378,10 +398,41 @@ def test_openapi_documents_the_extensions(http: httpx.Client) -> None:
 
 
 def test_health_and_version(http: httpx.Client) -> None:
+    """/version answers what MLflow's client parses as a current MLflow (it refuses some
+    calls below 3.4); labtrack's own version is its local label, a header and its own
+    endpoint."""
+    from packaging.version import Version
+
     from labtrack import __version__
 
     assert http.get("/health").text == "OK"
-    assert http.get("/version").text == __version__
+    answered = http.get("/version")
+    assert answered.text == f"3.17.2+labtrack.{__version__}"
+    assert Version(answered.text) >= Version("3.4")
+    assert Version(answered.text).local == f"labtrack.{__version__}"
+    assert answered.headers["x-labtrack-version"] == __version__
+    own = http.get("/api/2.0/labtrack/version")
+    assert (own.text, own.headers["x-labtrack-version"]) == (__version__, __version__)
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        ("0.1.0", "3.17.2+labtrack.0.1.0"),
+        ("0.2.0.dev3+g1a2b3c", "3.17.2+labtrack.0.2.0.dev3.g1a2b3c"),
+        ("1.0rc1", "3.17.2+labtrack.1.0rc1"),
+    ],
+)
+def test_version_text_is_a_valid_version(
+    monkeypatch: pytest.MonkeyPatch, version: str, expected: str
+) -> None:
+    from packaging.version import Version
+
+    from labtrack.server import app
+
+    monkeypatch.setattr(app, "__version__", version)
+    assert app.mlflow_version_text() == expected
+    assert str(Version(expected)) == expected.lower()
 
 
 def test_large_json_payload_round_trip(http: httpx.Client, run_id: str, tmp_path: Path) -> None:

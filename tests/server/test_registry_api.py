@@ -7,6 +7,7 @@ are left out, status codes, error codes and messages), plus labtrack's event log
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -428,6 +429,8 @@ def test_sources_that_could_reach_server_files_are_refused(
         {"source": "s3://bucket/model"},
         {"source": f"runs:/{run['run_id']}/model", "run_id": run["run_id"]},
         {"source": f"runs:/{run['run_id']}/model"},  # labtrack: the run id comes from the URI
+        # A run this server does not hold (tracking on another server), as MLflow accepts.
+        {"source": f"runs:/{'f' * 32}/model", "run_id": "f" * 32},
     ):
         ok(call(http, "POST", "model-versions/create", name=name, **body))
 
@@ -455,6 +458,10 @@ def test_logged_model_sources(http: httpx.Client, name: str) -> None:
     assert created["run_id"] == run["run_id"]
     uri = ok(call(http, "GET", "model-versions/get-download-uri", name=name, version="1"))
     assert uri["artifact_uri"] == model["artifact_uri"]
+    # The server lists the version on its logged model, as MLflow's server does.
+    got = ok(http.get(f"{API}/logged-models/{model['model_id']}"))["model"]["info"]
+    tags = {t["key"]: t["value"] for t in got["tags"]}
+    assert json.loads(tags["mlflow.modelVersions"]) == [{"name": name, "version": 1}]
     other = "m-" + "1" * 32
     assert error(
         call(

@@ -5,6 +5,7 @@ included), with MLflow's semantics and messages, and the event log of every chan
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
@@ -431,7 +432,8 @@ def test_tag_limits(reg: TrackingService) -> None:
     with pytest.raises(InvalidParameterValue, match="exceeds the maximum length of 100000"):
         reg.registry.set_model_version_tag("m", 1, "long", long + "x")
     with pytest.raises(
-        InvalidParameterValue, match=re.escape("Invalid registered model tag key '../k'")
+        InvalidParameterValue,
+        match=re.escape("Invalid value \"../k\" for parameter 'key' supplied: Names may be"),
     ):
         reg.registry.set_registered_model_tag("m", "../k", "v")
     with pytest.raises(InvalidParameterValue, match="cannot be None"):
@@ -489,8 +491,11 @@ def test_version_from_a_run_uri(reg: TrackingService) -> None:
     assert version.run_id == run.info.run_id
     expected = f"{run.info.artifact_uri}/model"
     assert reg.registry.get_model_version_download_uri("m", 1) == expected
-    with pytest.raises(ResourceDoesNotExist, match="Run with id=nope not found"):
-        reg.registry.create_model_version("m", "runs:/nope/model")
+    # A run this store does not hold (tracking on another server): kept as MLflow keeps
+    # it, the runs:/ URI being where a client finds the files.
+    elsewhere = reg.registry.create_model_version("m", f"runs:/{'f' * 32}/model")
+    assert (elsewhere.source, elsewhere.run_id) == (f"runs:/{'f' * 32}/model", "f" * 32)
+    assert reg.registry.get_model_version_download_uri("m", 2) == f"runs:/{'f' * 32}/model"
 
 
 def test_lineage(reg: TrackingService, client: TrackingClient) -> None:
@@ -519,20 +524,31 @@ def test_lineage(reg: TrackingService, client: TrackingClient) -> None:
     assert (bare.run, bare.logged_model, bare.datasets) == (None, None, ())
 
 
-def test_register_model(reg: TrackingService, client: TrackingClient) -> None:
+def test_register_model(
+    reg: TrackingService, client: TrackingClient, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = reg.create_run("0")
     run_id = run.info.run_id
+    client.log_text(run_id, "flavors: {}\n", "model/MLmodel")
     first = client.register_model(f"runs:/{run_id}/model", "m", tags={"k": "v"})
+    # MLflow's lines, on the stream MLflow prints them to.
+    assert capsys.readouterr().err == (
+        "Successfully registered model 'm'.\nCreated version '1' of model 'm'.\n"
+    )
     assert (first.version, first.run_id, first.tags) == (1, run_id, {"k": "v"})
     assert first.source == f"{run.info.artifact_uri}/model"
     second = client.register_model(f"runs:/{run_id}/model", "m")
     assert second.version == 2
+    assert capsys.readouterr().err == (
+        "Registered model 'm' already exists. Creating a new version of this model...\n"
+        "Created version '2' of model 'm'.\n"
+    )
     logged = reg.create_logged_model("0", "clf", source_run_id=run_id)
     third = client.register_model(logged.model_uri, "m")
     assert (third.model_id, third.run_id) == (logged.model_id, run_id)
     # The logged model lists the versions made from it (as MLflow does).
     tags = reg.get_logged_model(logged.model_id).tags
-    assert tags["mlflow.modelVersions"] == '[{"name": "m", "version": "3"}]'
+    assert tags["mlflow.modelVersions"] == '[{"name": "m", "version": 3}]'
     # runs:/<run>/<name> of a logged model the run produced (MLflow 3 models).
     from labtrack.entities import LoggedModelOutput
 
@@ -544,6 +560,36 @@ def test_register_model(reg: TrackingService, client: TrackingClient) -> None:
     assert client.resolve_model_uri("models:/copy/1") == first.source
     assert client.resolve_model_uri(logged.model_uri) == logged.artifact_location
     assert client.get_model_version_from_uri("models:/m/latest").version == 4
+
+
+def test_register_model_refuses_a_run_path_without_a_model(
+    reg: TrackingService, client: TrackingClient
+) -> None:
+    """MLflow refuses a runs:/ URI that names neither a model nor a logged model; so does
+    labtrack, before creating anything (no registered model left behind)."""
+    run_id = reg.create_run("0").info.run_id
+    client.log_text(run_id, "not a model", "notes/readme.txt")
+    for path in ("model", "notes", ""):
+        with pytest.raises(ResourceDoesNotExist) as caught:
+            client.register_model(f"runs:/{run_id}/{path}", "empty")
+        assert caught.value.message == (
+            f"Unable to find a logged_model with artifact_path {path} under run {run_id}"
+        )
+    assert [m.name for m in reg.registry.search_registered_models()] == []
+
+
+def test_versions_are_listed_on_their_logged_model(reg: TrackingService) -> None:
+    """Whichever way a version is made from a logged model (here the service itself, as
+    the server's create endpoint does), the model's mlflow.modelVersions tag lists it,
+    in MLflow's shape: the version a JSON number, once."""
+    run_id = reg.create_run("0").info.run_id
+    logged = reg.create_logged_model("0", "clf", source_run_id=run_id)
+    reg.registry.create_registered_model("a")
+    reg.registry.create_registered_model("b")
+    reg.registry.create_model_version("a", logged.model_uri, model_id=logged.model_id)
+    reg.registry.create_model_version("b", logged.model_uri, model_id=logged.model_id)
+    tag = reg.get_logged_model(logged.model_id).tags["mlflow.modelVersions"]
+    assert json.loads(tag) == [{"name": "a", "version": 1}, {"name": "b", "version": 1}]
 
 
 # -- search --------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def test_deleted_experiment_name_is_still_taken(store):
 def test_missing_experiment(store):
     with pytest.raises(ResourceDoesNotExist, match="No Experiment with id=12345"):
         store.get_experiment("12345")
-    with pytest.raises(InvalidParameterValue, match="integers"):
+    with pytest.raises(InvalidParameterValue, match="Experiment ID must be a valid integer"):
         store.get_experiment("abc")
 
 
@@ -221,6 +221,18 @@ def test_failed_batch_writes_nothing(store):
         )
     data = store.get_run(rid).data
     assert (data.metrics, data.params, data.tags.get("t")) == ({}, {"alpha": "0.1"}, None)
+
+
+def test_empty_values_are_stored(store):
+    """An empty param, tag or experiment tag value is a value, as in MLflow (over the
+    server too: its endpoints once refused "" as a missing value)."""
+    rid = new_run(store).info.run_id
+    store.log_batch(rid, params=[Param("p", ""), Param("q", "")], tags=[RunTag("t", "")])
+    store.log_batch(rid, tags=[RunTag("u", "")])
+    store.set_experiment_tag("0", "e", "")
+    data = store.get_run(rid).data
+    assert (data.params, data.tags["t"], data.tags["u"]) == ({"p": "", "q": ""}, "", "")
+    assert store.get_experiment("0").tags["e"] == ""
 
 
 def test_param_and_tag_keys_are_case_sensitive(store):

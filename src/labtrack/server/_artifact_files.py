@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from labtrack.artifacts._atomic import TEMP_PREFIX, create_temp_file
-from labtrack.artifacts._paths import _shown
+from labtrack.artifacts._paths import _shown, clean_artifact_path
 from labtrack.errors import (
     InternalError,
     InvalidParameterValue,
@@ -31,6 +31,26 @@ T = TypeVar("T")
 
 #: Bytes read or written per step when streaming a file.
 CHUNK_BYTES = 1024 * 1024
+#: What MLflow's server answers for an artifact path a request may not use (``..``, an
+#: absolute path, ...), which its clients and tests read.
+INVALID_PATH = "Invalid path"
+
+
+def request_path(raw: str | None) -> str:
+    """An artifact path from a request, clean (see ``clean_artifact_path``), or refused
+    with MLflow's message (the reason is labtrack's own, embedded mode gives it)."""
+    try:
+        return clean_artifact_path(raw)
+    except InvalidParameterValue:
+        raise InvalidParameterValue(INVALID_PATH) from None
+
+
+def request_file_path(raw: str | None) -> str:
+    """:func:`request_path` of a path that must name a file, not the root."""
+    path = request_path(raw)
+    if path == "":
+        raise InvalidParameterValue("The artifact path must name a file, not the artifact root")
+    return path
 
 
 def os_error(exc: OSError, path: str) -> LabtrackError | None:

@@ -45,9 +45,13 @@ API_PREFIXES = ("/api/", "/ajax-api/")
 UNGUARDED_PATHS = frozenset({"/health", "/version"})
 
 
+# MLflow's artifact downloads outside its API prefixes (labtrack/server/mlflow_ui_api.py).
+API_PATHS = frozenset({"/get-artifact", "/model-versions/get-artifact"})
+
+
 def is_ui_path(path: str) -> bool:
     """Everything the server answers that is not the API or a service endpoint is the UI."""
-    return not (path.startswith(API_PREFIXES) or path in UNGUARDED_PATHS)
+    return not (path.startswith(API_PREFIXES) or path in UNGUARDED_PATHS or path in API_PATHS)
 
 
 def origin_allowed(origin: str, allowed: tuple[str, ...]) -> bool:

@@ -7,6 +7,7 @@ protobuf JSON writers send them; unknown fields are ignored, as MLflow does.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -27,7 +28,11 @@ def _missing(name: str) -> InvalidParameterValue:
 
 
 def _invalid(name: str, value: Any, expected: str) -> InvalidParameterValue:
-    shown = repr(value)
+    # The value as MLflow's server shows it: JSON ("foo", 5, [1, 2]), not Python's repr.
+    try:
+        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    except (TypeError, ValueError):
+        shown = repr(value)
     if len(shown) > 100:
         shown = shown[:100] + "..."
     return InvalidParameterValue(

@@ -7,6 +7,7 @@ memory, so any number of them can share one database and artifact store.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from labtrack._version import __version__
@@ -16,11 +17,20 @@ from labtrack.server._routes import Route, add_routes
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+#: The MLflow release whose REST API this server answers (its compatibility suite runs
+#: the real client of this release), reported by ``/version``.
+MLFLOW_API_VERSION = "3.17.2"
+#: Every ``/version`` answer carries labtrack's own version in this header.
+VERSION_HEADER = "X-Labtrack-Version"
+
 __all__ = [
+    "MLFLOW_API_VERSION",
+    "VERSION_HEADER",
     "ServerConfig",
     "ServerContext",
     "app_from_environment",
     "create_app",
+    "mlflow_version_text",
     "route_table",
 ]
 
@@ -64,6 +74,7 @@ def route_table(context: ServerContext) -> list[Route]:
         labtrack_api,
         logged_models_api,
         mlflow_api,
+        mlflow_ui_api,
         registry_api,
         webhooks_api,
     )
@@ -74,6 +85,7 @@ def route_table(context: ServerContext) -> list[Route]:
         *logged_models_api.routes(context),
         *registry_api.routes(context),
         *webhooks_api.routes(context),
+        *mlflow_ui_api.routes(context),
         *labtrack_api.routes(context),
         *(artifacts_api.routes(context) if serve_artifacts else []),
         *_service_routes(context),
@@ -120,15 +132,32 @@ def _service_routes(context: ServerContext) -> list[Route]:
             "features_enabled": {"gateway": False},
         }
 
+    headers = {VERSION_HEADER: __version__}
+
     def version() -> Any:
-        return PlainTextResponse(__version__)
+        """The MLflow version whose API this server answers, which MLflow's client reads
+        to decide what it may call (it refuses some calls to servers before 3.4)."""
+        return PlainTextResponse(mlflow_version_text(), headers=headers)
+
+    def labtrack_version() -> Any:
+        return PlainTextResponse(__version__, headers=headers)
 
     return [
         Route("/health", ("GET",), health),
         Route("/api/3.0/mlflow/server-info", ("GET",), mlflow_server_info),
         Route("/ajax-api/3.0/mlflow/server-info", ("GET",), mlflow_server_info),
         Route("/version", ("GET",), version),
+        Route("/api/2.0/labtrack/version", ("GET",), labtrack_version),
     ]
+
+
+def mlflow_version_text() -> str:
+    """What ``/version`` answers: :data:`MLFLOW_API_VERSION` with labtrack's own version as
+    its PEP 440 local label, e.g. ``3.17.2+labtrack.0.1.0``. MLflow's client parses the
+    text as a version and compares it with the releases that added what it calls, and a
+    local label does not change those comparisons."""
+    label = re.sub(r"[^A-Za-z0-9]+", ".", __version__).strip(".")
+    return f"{MLFLOW_API_VERSION}+labtrack.{label}" if label else MLFLOW_API_VERSION
 
 
 def app_from_environment() -> FastAPI:

@@ -71,12 +71,19 @@ from starlette.responses import JSONResponse, Response
 from labtrack import _protocol as wire
 from labtrack.artifacts import get_artifact_repository
 from labtrack.artifacts._atomic import TEMP_PREFIX
-from labtrack.artifacts._paths import _shown, clean_artifact_path, clean_file_path
+from labtrack.artifacts._paths import _shown
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.artifacts.local import LocalArtifactRepository
 from labtrack.entities import FileInfo
 from labtrack.errors import InvalidParameterValue, LabtrackError, NotImplementedYet
-from labtrack.server._artifact_files import offload, receive_body, stat_or_none, unlink_quietly
+from labtrack.server._artifact_files import (
+    offload,
+    receive_body,
+    request_file_path,
+    request_path,
+    stat_or_none,
+    unlink_quietly,
+)
 from labtrack.server._body import read_json
 from labtrack.server._downloads import file_response
 from labtrack.server._multipart import (
@@ -133,13 +140,13 @@ class _ArtifactsApi:
     # -- artifacts
 
     async def download(self, request: Request, artifact_path: str) -> Response:
-        path = clean_file_path(artifact_path)
+        path = request_file_path(artifact_path)
         repo, _ = await self.repo()
         stream, size = await offload(path, repo.open_sized, path)
         return await file_response(request, stream, size, path)
 
     async def upload(self, request: Request, artifact_path: str) -> Response:
-        path = clean_file_path(artifact_path)
+        path = request_file_path(artifact_path)
         repo, staging = await self.repo()
         info = await offload(path, stat_or_none, repo, path)
         if info is not None and info.is_dir:
@@ -167,7 +174,7 @@ class _ArtifactsApi:
         return JSONResponse({})
 
     async def list(self, request: Request) -> Response:
-        path = clean_artifact_path(request.query_params.get("path"))
+        path = request_path(request.query_params.get("path"))
         repo, _ = await self.repo()
         infos = await offload(path, repo.list_artifacts, path or None)
         files = [
@@ -180,7 +187,7 @@ class _ArtifactsApi:
         return JSONResponse({"files": files} if files else {})
 
     async def delete(self, request: Request, artifact_path: str) -> Response:
-        path = clean_artifact_path(artifact_path)
+        path = request_path(artifact_path)
         if path == "":
             raise InvalidParameterValue(
                 "Refusing to delete the whole artifact destination: name a file or directory"
@@ -190,7 +197,7 @@ class _ArtifactsApi:
         return JSONResponse({})
 
     async def presigned(self, request: Request, artifact_path: str) -> Response:
-        path = clean_file_path(artifact_path)
+        path = request_file_path(artifact_path)
         repo, _ = await self.repo()
         sign = getattr(repo, "presigned_download_url", None)
         if sign is None:
@@ -211,10 +218,10 @@ class _ArtifactsApi:
         The URL names the directory; the artifact's name is the base name of the client's
         local file, sent as ``path``.
         """
-        directory = clean_artifact_path(artifact_path)
+        directory = request_path(artifact_path)
         data = await read_json(request, self.ctx.config.max_body_bytes)
         name = base_name(str_field(data, "path"))
-        return clean_artifact_path(posixpath.join(directory, name) if directory else name), data
+        return request_path(posixpath.join(directory, name) if directory else name), data
 
     async def mpu_create(self, request: Request, artifact_path: str) -> Response:
         path, data = await self._mpu_request(request, artifact_path)

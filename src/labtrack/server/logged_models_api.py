@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from labtrack import _protocol as wire
 from labtrack.entities import LoggedModelDatasetFilter, LoggedModelOrderBy
 from labtrack.errors import InvalidParameterValue
+from labtrack.server._artifact_files import request_path
 from labtrack.server._json_endpoints import JsonEndpoint, json_routes
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def list_logged_model_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]
     """The files of a model directly under ``artifact_directory_path`` (default: the root)."""
     model = ctx.service.get_logged_model(p.string("model_id", required=True))
     repo = ctx.repository_for(model.artifact_location)
-    files = repo.list_artifacts(p.string("artifact_directory_path") or None)
+    files = repo.list_artifacts(request_path(p.string("artifact_directory_path")) or None)
     out: dict[str, Any] = {"root_uri": model.artifact_location}
     if files:
         out["files"] = [wire.file_info_to_json(f) for f in files]

@@ -15,6 +15,7 @@ from labtrack import _protocol as wire
 from labtrack._tags import MLFLOW_LOGGED_MODELS
 from labtrack.entities import RunStatus, RunTag
 from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
+from labtrack.server._artifact_files import request_path
 from labtrack.server._json_endpoints import JsonEndpoint, json_routes
 from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE, validate_batch_limits
 
@@ -25,10 +26,23 @@ if TYPE_CHECKING:
 
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 BULK_INTERVAL_MAX_RESULTS = 2500
+BULK_INTERVAL_MAX_RUNS = 100
+_SEE_DOCS = " See the API docs for more information about request parameters."
+
+
+def _missing_with_docs(name: str) -> InvalidParameterValue:
+    return InvalidParameterValue(f"Missing value for required parameter '{name}'.{_SEE_DOCS}")
 
 
 def _tags(p: Params, name: str = "tags") -> list[RunTag]:
     return p.objects(name, wire.tag_from_json)
+
+
+def _value(p: Params) -> str:
+    """A param's or tag's value: the empty string is a value (and, as protobuf reads a
+    message, so is a value left out), as MLflow stores it."""
+    value: str = p.string("value", default="")
+    return value
 
 
 def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
@@ -105,7 +119,7 @@ def set_experiment_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.set_experiment_tag(
         p.string("experiment_id", required=True),
         p.string("key", required=True),
-        p.string("value", required=True),
+        _value(p),
     )
     return {}
 
@@ -186,16 +200,12 @@ def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def log_param(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.log_param(
-        p.run_id(), p.string("key", required=True), p.string("value", required=True)
-    )
+    ctx.service.log_param(p.run_id(), p.string("key", required=True), _value(p))
     return {}
 
 
 def set_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_tag(
-        p.run_id(), p.string("key", required=True), p.string("value", required=True)
-    )
+    ctx.service.set_tag(p.run_id(), p.string("key", required=True), _value(p))
     return {}
 
 
@@ -260,20 +270,28 @@ def get_metric_history_bulk_interval(ctx: ServerContext, p: Params) -> dict[str,
     """Points of one metric for several runs between two steps, at most max_results each."""
     run_ids = p.str_list("run_ids")
     if not run_ids:
-        raise InvalidParameterValue("Missing value for required parameter 'run_ids'.")
-    if len(run_ids) > 100:
-        raise InvalidParameterValue(f"At most 100 run_ids may be given, got {len(run_ids)}")
+        raise _missing_with_docs("run_ids")
+    if len(run_ids) > BULK_INTERVAL_MAX_RUNS:
+        raise InvalidParameterValue(
+            "GetMetricHistoryBulkInterval request must specify at most "
+            f"{BULK_INTERVAL_MAX_RUNS} run_ids. Received {len(run_ids)} run_ids.{_SEE_DOCS}"
+        )
     key = p.string("metric_key", required=True)
     start, end = p.int32("start_step"), p.int32("end_step")
     if (start is None) != (end is None):
-        raise InvalidParameterValue("start_step and end_step must be given together")
+        raise InvalidParameterValue(
+            "If either start step or end step are specified, both must be specified."
+        )
     if start is not None and end is not None and start > end:
-        raise InvalidParameterValue(f"end_step ({end}) must be at least start_step ({start})")
+        raise InvalidParameterValue(
+            "end_step must be greater than start_step. "
+            f"Found start_step={start} and end_step={end}."
+        )
     # MLflow's server: up to 2,500 points a run, 2,500 when max_results is not given.
     max_results = p.int32("max_results") or BULK_INTERVAL_MAX_RESULTS
     if not 0 < max_results <= BULK_INTERVAL_MAX_RESULTS:
         raise InvalidParameterValue(
-            f"max_results must be between 1 and {BULK_INTERVAL_MAX_RESULTS}, got {max_results}"
+            f"max_results must be between 1 and {BULK_INTERVAL_MAX_RESULTS}.{_SEE_DOCS}"
         )
     out = []
     for run_id in run_ids:
@@ -301,7 +319,7 @@ def _sample(points: list[Any], limit: int) -> list[Any]:
 def list_artifacts(ctx: ServerContext, p: Params) -> dict[str, Any]:
     run = ctx.service.get_run(p.run_id())
     repo = ctx.repository_for(run.info.artifact_uri)
-    files = repo.list_artifacts(p.string("path") or None)
+    files = repo.list_artifacts(request_path(p.string("path")) or None)
     out: dict[str, Any] = {"root_uri": run.info.artifact_uri}
     if files:
         out["files"] = [wire.file_info_to_json(f) for f in files]

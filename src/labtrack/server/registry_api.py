@@ -300,24 +300,35 @@ def _check_relative_references(source: str) -> None:
 
 
 def check_source(ctx: ServerContext, source: str, run_id: str | None, model_id: str | None) -> None:
-    """Refuse a version source a client could use to reach what it should not (see above)."""
-    what, root = ("model_id", None) if model_id else ("run_id", None)
-    if model_id:
-        try:
-            root = ctx.service.get_logged_model(model_id).artifact_location
-        except ResourceDoesNotExist:
-            raise _not_containing(source, "model_id") from None
-    elif run_id:
-        try:
-            root = ctx.service.get_run(run_id).info.artifact_uri
-        except ResourceDoesNotExist:
-            raise _not_containing(source, "run_id") from None
+    """Refuse a version source a client could use to reach what it should not (see above).
+
+    The run or logged model given is looked up only for a source that must be inside its
+    artifacts (a local path, a proxied location), as MLflow does: a ``runs:/`` source
+    naming the run given is accepted though this server does not hold the run (the
+    registry and the tracking data may be on different servers).
+    """
+    what = "model_id" if model_id else "run_id"
+
+    def root() -> str | None:
+        if model_id:
+            try:
+                return ctx.service.get_logged_model(model_id).artifact_location
+            except ResourceDoesNotExist:
+                raise _not_containing(source, "model_id") from None
+        if run_id:
+            try:
+                return ctx.service.get_run(run_id).info.artifact_uri
+            except ResourceDoesNotExist:
+                raise _not_containing(source, "run_id") from None
+        return None
+
     if _is_local(source):
         from labtrack.artifacts import local_path_from_uri
 
-        if root is not None and _is_local(root):
+        base_uri = root()
+        if base_uri is not None and _is_local(base_uri):
             target = posixpath.normpath(str(local_path_from_uri(source)))
-            base = posixpath.normpath(str(local_path_from_uri(root)))
+            base = posixpath.normpath(str(local_path_from_uri(base_uri)))
             if target == base or target.startswith(base.rstrip("/") + "/"):
                 return
         raise _bad_source(
@@ -337,8 +348,10 @@ def check_source(ctx: ServerContext, source: str, run_id: str | None, model_id: 
         source_model = ModelUri.parse(source).model_id
         if source_model is not None and model_id and source_model != model_id:
             raise _not_containing(source, "model_id")
-    elif _is_proxied(source) and (root is None or not _within(source, root)):
-        raise _not_containing(source, what)
+    elif _is_proxied(source):
+        base_uri = root()
+        if base_uri is None or not _within(source, base_uri):
+            raise _not_containing(source, what)
 
 
 # -- labtrack's event log -----------------------------------------------------------------

@@ -64,6 +64,10 @@ _VIEW_NAMES = {
 class RestStore:
     """A :class:`~labtrack.store.base.TrackingStore` backed by a tracking server."""
 
+    #: The server applies the rules that write more than one thing (a new model version
+    #: listed on its logged model), as MLflow's server does; the client must not repeat them.
+    applies_rules_on_server = True
+
     def __init__(self, uri: str, *, transport: httpx.BaseTransport | None = None) -> None:
         from labtrack._http import HttpClient, client_for
 

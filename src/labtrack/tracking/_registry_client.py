@@ -8,13 +8,12 @@ Plus labtrack's own: :meth:`~RegistryClientMixin.register_model` (what
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import (
     ModelUri,
     ModelVersion,
@@ -239,18 +238,23 @@ class RegistryClientMixin:
         artifacts, or the MLflow 3 logged model of that name the run produced),
         ``models:/m-<id>`` (a logged model), ``models:/<name>/<version|stage|latest>`` or
         ``models:/<name>@<alias>`` (the same files as that version), or any artifact
-        location (a local path is made absolute).
+        location (a local path is made absolute). A ``runs:/`` URI with neither a model
+        at that path nor a logged model of that name is refused (ResourceDoesNotExist),
+        before anything is created. Prints MLflow's lines to stderr ("Successfully
+        registered model 'X'.", "Created version '1' of model 'X'.").
         """
-        try:
-            self.create_registered_model(name)
-        except ResourceAlreadyExists:
-            pass
         source, run_id, model_id = self._registration_source(os.fspath(model_uri))
+        try:
+            created = self.create_registered_model(name)
+            _say(f"Successfully registered model '{created.name}'.")
+        except ResourceAlreadyExists:
+            _say(
+                f"Registered model '{name}' already exists. Creating a new version of this model..."
+            )
         version = self.create_model_version(
             name, source, run_id=run_id, tags=tags, model_id=model_id
         )
-        if version.model_id:
-            self._record_version_on_logged_model(version)
+        _say(f"Created version '{version.version}' of model '{version.name}'.")
         return version
 
     def _registration_source(self, model_uri: str) -> tuple[str, str | None, str | None]:
@@ -259,10 +263,15 @@ class RegistryClientMixin:
             run_id, path = parse_runs_uri(model_uri)
             run = self.get_run(run_id)
             location = run.info.artifact_uri.rstrip("/")
-            if path and not self._has_mlmodel(run_id, path):
+            if not self._has_mlmodel(run_id, path):
                 logged = self.logged_model_of_run(run, path)
-                if logged is not None:
-                    return f"models:/{logged.model_id}", run_id, logged.model_id
+                if logged is None:
+                    # MLflow's words: a version must not point at nothing.
+                    raise ResourceDoesNotExist(
+                        f"Unable to find a logged_model with artifact_path {path} "
+                        f"under run {run_id}"
+                    )
+                return f"models:/{logged.model_id}", run_id, logged.model_id
             return (f"{location}/{path}" if path else location), run_id, None
         if model_uri.startswith("models:"):
             return model_uri, None, ModelUri.parse(model_uri).model_id
@@ -272,7 +281,7 @@ class RegistryClientMixin:
 
     def _has_mlmodel(self, run_id: str, path: str) -> bool:
         try:
-            files = self.list_artifacts(run_id, path)
+            files = self.list_artifacts(run_id, path or None)
         except (LabtrackError, OSError):
             return False
         return any(posixpath.basename(f.path) == MLMODEL_FILE for f in files)
@@ -290,21 +299,6 @@ class RegistryClientMixin:
             return None
         steps = {o.model_id: o.step for o in run.outputs.model_outputs}
         return max(candidates, key=lambda m: (steps.get(m.model_id, -1), m.creation_timestamp))
-
-    def _record_version_on_logged_model(self, version: ModelVersion) -> None:
-        """List the new version in its logged model's ``mlflow.modelVersions`` tag (as MLflow)."""
-        assert version.model_id is not None
-        try:
-            logged = self.service.get_logged_model(version.model_id)
-            entries: list[Any] = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
-            entry = {"name": version.name, "version": str(version.version)}
-            if entry not in entries:
-                entries.append(entry)
-                self.service.set_logged_model_tags(
-                    version.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)}
-                )
-        except (LabtrackError, ValueError):
-            pass  # the version is registered; the tag is a convenience
 
     def get_model_version_lineage(self, name: str, version: int | str) -> ModelVersionLineage:
         """What a version came from: its run (params, metrics, tags), its logged model and
@@ -349,3 +343,8 @@ class RegistryClientMixin:
             max_results,
             page_token,
         )
+
+
+def _say(line: str) -> None:
+    """A line for the user about a registration, where MLflow prints it (stderr)."""
+    print(line, file=sys.stderr)

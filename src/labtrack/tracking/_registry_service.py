@@ -9,13 +9,14 @@ server request acts for (the server sets it per request), else this process's us
 from __future__ import annotations
 
 import contextvars
+import json
 import posixpath
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from labtrack import validation as v
-from labtrack._tags import UNKNOWN_USER
+from labtrack._tags import MLFLOW_MODEL_VERSIONS, UNKNOWN_USER
 from labtrack.entities import (
     ModelVersion,
     ModelVersionStage,
@@ -24,8 +25,8 @@ from labtrack.entities import (
     RegistryAction,
     RegistryEvent,
 )
-from labtrack.errors import InvalidParameterValue
-from labtrack.store.base import RegistryStore
+from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
+from labtrack.store.base import LoggedModelStore, RegistryStore
 
 MAX_MODEL_NAME_LENGTH = 256
 MAX_ALIAS_LENGTH = 255
@@ -209,8 +210,11 @@ class RegistryService:
     over the same store. Every change is recorded as made by :func:`acting_user`.
     """
 
-    def __init__(self, store: RegistryStore) -> None:
+    def __init__(self, store: RegistryStore, logged_models: LoggedModelStore | None = None) -> None:
         self.store = store
+        #: Where a version made from a logged model is listed on that model (the
+        #: ``mlflow.modelVersions`` tag); None when the store's server does it itself.
+        self.logged_models = logged_models
 
     # -- registered models ----------------------------------------------------------------
     def create_registered_model(
@@ -289,7 +293,7 @@ class RegistryService:
     ) -> ModelVersion:
         if source is None or source == "":
             raise _missing("source")
-        return self.store.create_model_version(
+        version = self.store.create_model_version(
             validate_model_name(name),
             _optional_text(source, "source", MAX_SOURCE_LENGTH) or "",
             v.validate_run_id(run_id) if run_id else None,
@@ -299,6 +303,31 @@ class RegistryService:
             v.validate_model_id(model_id) if model_id else None,
             acting_user(),
         )
+        if version.model_id and self.logged_models is not None:
+            self._list_on_logged_model(self.logged_models, version)
+        return version
+
+    @staticmethod
+    def _list_on_logged_model(store: LoggedModelStore, version: ModelVersion) -> None:
+        """Add the version to its logged model's ``mlflow.modelVersions`` tag, as MLflow's
+        server does: a JSON list of ``{"name": ..., "version": 1}`` (the version a number)."""
+        assert version.model_id is not None
+        try:
+            logged = store.get_logged_model(version.model_id)
+        except ResourceDoesNotExist:
+            return  # a model elsewhere (another tracking server): nothing to list it on
+        try:
+            entries = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+        except ValueError:
+            entries = []
+        if not isinstance(entries, list):
+            entries = []
+        listed = {(e.get("name"), str(e.get("version"))) for e in entries if isinstance(e, dict)}
+        if (version.name, str(version.version)) not in listed:
+            entries.append({"name": version.name, "version": version.version})
+            store.set_logged_model_tags(
+                version.model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)}
+            )
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         return self.store.get_model_version(validate_model_name(name), validate_version(version))

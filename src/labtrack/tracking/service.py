@@ -60,7 +60,11 @@ class TrackingService:
         """The registry's rules over this service's store (which must have a registry)."""
         if not isinstance(self.store, RegistryStore):
             raise NotImplementedYet(f"{type(self.store).__name__} has no model registry")
-        return RegistryService(self.store)
+        # The rule that lists a version on its logged model runs where the data is: here
+        # over a database, on the server behind a RestStore (which applies it itself).
+        remote = getattr(self.store, "applies_rules_on_server", False)
+        logged_models = self.store if isinstance(self.store, LoggedModelStore) else None
+        return RegistryService(self.store, None if remote else logged_models)
 
     # -- experiments ---------------------------------------------------------------
     def create_experiment(
@@ -232,9 +236,15 @@ class TrackingService:
             checked_metrics = [
                 v.validate_metric_point(m, path=f"metrics[{i}]") for i, m in enumerate(metrics)
             ]
-        checked_params = [v.validate_param(p.key, p.value, truncate=self.truncate) for p in params]
+        checked_params = [
+            v.validate_param(p.key, p.value, truncate=self.truncate, path=f"params[{i}]")
+            for i, p in enumerate(params)
+        ]
         v.validate_param_keys_unique(checked_params)
-        checked_tags = [v.validate_tag(t.key, t.value, truncate=self.truncate) for t in tags]
+        checked_tags = [
+            v.validate_tag(t.key, t.value, truncate=self.truncate, path=f"tags[{i}]")
+            for i, t in enumerate(tags)
+        ]
         if request_id is not None and not (
             isinstance(request_id, str) and 0 < len(request_id) <= 64
         ):
@@ -303,6 +313,18 @@ class TrackingService:
             _as_list(order_by),
             page_token,
         )
+
+    def search_dataset_summaries(
+        self, experiment_ids: Sequence[str]
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(experiment id, name, digest, context) of the datasets the experiments' runs
+        used (at most 1,000), as MLflow's ``experiments/search-datasets`` lists them."""
+        search = getattr(self.store, "search_dataset_summaries", None)
+        if search is None:
+            raise NotImplementedYet(f"{type(self.store).__name__} cannot list datasets")
+        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        found: list[tuple[str, str, str, str | None]] = search(ids)
+        return found
 
     # -- logged models (MLflow 3) --------------------------------------------------------
     @property

@@ -11,13 +11,11 @@ for a directory of the run's artifacts.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from labtrack._tags import MLFLOW_MODEL_VERSIONS
 from labtrack.entities import ModelVersion, Run
 from labtrack.errors import (
     InvalidParameterValue,
@@ -165,16 +163,10 @@ def register_logged_model(
     if model_id not in produced and logged.source_run_id != run_id:
         raise InvalidParameterValue(f"Run {run_id} did not produce the model {model_id}")
     _ensure_registered_model(ctx, name)
-    version = ctx.service.registry.create_model_version(
+    # The registry service lists the new version on the logged model (mlflow.modelVersions).
+    return ctx.service.registry.create_model_version(
         name, f"models:/{model_id}", run_id=logged.source_run_id or run_id, model_id=model_id
     )
-    try:
-        entries = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
-        entries.append({"name": version.name, "version": str(version.version)})
-        ctx.service.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(entries)})
-    except (LabtrackError, ValueError, AttributeError):
-        pass  # the version is registered; the tag is a convenience
-    return version
 
 
 def routes(ctx: ServerContext) -> list[Route]:

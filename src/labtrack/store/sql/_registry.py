@@ -249,7 +249,7 @@ def resolve_source(
     ``models:/m-<id>``: the logged model's files and source run. ``models:/<name>/...``:
     another version's files, run and model (the source is normalised to
     ``models:/<name>/<version>``). ``runs:/<run>/<path>``: that path in the run's
-    artifacts. Anything else is where the files are.
+    artifacts (the URI itself for a run not in this store). Anything else is where the files are.
     """
     storage = source
     if source.startswith("models:"):
@@ -271,9 +271,10 @@ def resolve_source(
         run = conn.execute(
             select(s.runs.c.artifact_uri).where(s.runs.c.run_uuid == source_run)
         ).first()
-        if run is None:
-            raise ResourceDoesNotExist(f"Run with id={source_run} not found")
-        storage = f"{run.artifact_uri.rstrip('/')}/{path}" if path else run.artifact_uri
+        if run is not None:
+            storage = f"{run.artifact_uri.rstrip('/')}/{path}" if path else run.artifact_uri
+        # else a run of another tracking server (as MLflow, the version keeps the runs:/
+        # URI, which a client resolves against its own tracking server)
         run_id = run_id or source_run
     if model_id and not run_id:
         run_id = _logged_models.model_row(conn, model_id).source_run_id

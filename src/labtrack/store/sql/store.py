@@ -66,7 +66,11 @@ def _experiment_pk(experiment_id: str | int) -> int:
         pk = int(experiment_id)
     except (TypeError, ValueError):
         pk = None
-    if pk is None or not fits_int64(pk):
+    if pk is None:  # MLflow's words
+        raise InvalidParameterValue(
+            f"Invalid experiment ID '{experiment_id}'. Experiment ID must be a valid integer."
+        )
+    if not fits_int64(pk):
         raise InvalidParameterValue(
             f"Invalid experiment ID {experiment_id!r}: experiment IDs are 64-bit integers"
         )
@@ -406,6 +410,31 @@ class SqlStore:
                 f"Current state is {row.lifecycle_stage}."
             )
         return row
+
+    def search_dataset_summaries(
+        self, experiment_ids: Sequence[str], limit: int = 1000
+    ) -> list[tuple[str, str, str, str | None]]:
+        """(experiment id, name, digest, context) of each dataset the experiments' runs
+        used, once per context (the ``mlflow.data.context`` input tag; None without one),
+        at most ``limit``: what MLflow's UI lists as an experiment's datasets."""
+        from sqlalchemy import and_, select
+
+        from labtrack._tags import MLFLOW_DATASET_CONTEXT
+
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        d, i, t = s.datasets, s.run_inputs, s.input_tags
+        query = (
+            select(d.c.experiment_id, d.c.name, d.c.digest, t.c.value)
+            .distinct()
+            .select_from(d)
+            .join(i, i.c.dataset_id == d.c.id)
+            .outerjoin(t, and_(t.c.input_id == i.c.id, t.c.key == MLFLOW_DATASET_CONTEXT))
+            .where(d.c.experiment_id.in_(pks))
+            .order_by(d.c.experiment_id, d.c.name, d.c.digest, t.c.value)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(str(e), n, g, c) for e, n, g, c in conn.execute(query)]
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:
