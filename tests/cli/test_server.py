@@ -7,6 +7,7 @@ real process, by the compatibility suite.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,13 +22,24 @@ from .conftest import Invoke
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The keyword arguments of every ``uvicorn.run`` call (nothing is served)."""
+def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
+    """The keyword arguments of every ``uvicorn.run`` call (nothing is served).
+
+    The command hands its config to uvicorn's workers through ``LABTRACK_SERVER_*``
+    variables of this process: they are removed afterwards, so no later test (a compat
+    server started from this process, say) inherits them. Relative paths land in
+    ``tmp_path``.
+    """
     import uvicorn
 
+    monkeypatch.chdir(tmp_path)
+    before = dict(os.environ)
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: calls.append(kwargs))
-    return calls
+    yield calls
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    os.environ.update(before)
 
 
 def _free_port() -> int:
