@@ -4,7 +4,9 @@ metric history and an experiment's datasets, with MLflow's paths and messages.""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +33,9 @@ def http(server: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def client(server: str, monkeypatch: pytest.MonkeyPatch) -> TrackingClient:
-    # The proxied artifact repository finds its server from the tracking URI setting.
-    monkeypatch.setenv("LABTRACK_TRACKING_URI", server)
+def client(server: str) -> TrackingClient:
+    # The tracking URI setting names another store (tests/conftest.py): the client's own
+    # URI is what its proxied artifacts are reached through.
     return TrackingClient(server)
 
 
@@ -81,8 +83,10 @@ def test_logged_model_file(http: httpx.Client, client: TrackingClient) -> None:
     model = client.service.create_logged_model("0", "clf")
     client.service.set_logged_model_tags(model.model_id, {"k": "v"})
     from labtrack.artifacts import get_artifact_repository
+    from labtrack.artifacts.http import absolute_proxy_uri
 
-    get_artifact_repository(model.artifact_location).log_bytes(b"name: clf\n", "MLmodel")
+    location = absolute_proxy_uri(model.artifact_location, client.tracking_uri)
+    get_artifact_repository(location).log_bytes(b"name: clf\n", "MLmodel")
     url = f"{AJAX}/logged-models/{model.model_id}/artifacts/files"
     got = http.get(url, params={"artifact_file_path": "MLmodel"})
     assert (got.status_code, got.text) == (200, "name: clf\n")
@@ -195,3 +199,15 @@ def test_search_datasets(http: httpx.Client, client: TrackingClient) -> None:
     ):
         refused = http.post(f"{AJAX}/experiments/search-datasets", json=body)
         assert error(refused) == (400, "INVALID_PARAMETER_VALUE", message)
+
+
+def test_a_client_reaches_proxied_artifacts_on_its_own_server(
+    client: TrackingClient, tmp_path: Path
+) -> None:
+    assert not os.environ["LABTRACK_TRACKING_URI"].startswith("http")
+    run_id = client.create_run("0").info.run_id
+    assert client.get_run(run_id).info.artifact_uri.startswith("mlflow-artifacts:")
+    client.log_text(run_id, "hello", "notes/readme.txt")
+    assert [f.path for f in client.list_artifacts(run_id, "notes")] == ["notes/readme.txt"]
+    local = client.download_artifacts(run_id, "notes/readme.txt", tmp_path)
+    assert Path(local).read_text() == "hello"

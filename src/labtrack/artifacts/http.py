@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote
 
+from labtrack.artifacts._uri import uri_scheme
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.entities import FileInfo
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
@@ -23,6 +24,20 @@ if TYPE_CHECKING:
 
 PROXY_API = "/api/2.0/mlflow-artifacts/artifacts"
 _CHUNK = 1024 * 1024
+
+
+def absolute_proxy_uri(artifact_uri: str, tracking_uri: str) -> str:
+    """A proxied artifact URI (``mlflow-artifacts:/1/<run>/artifacts``) made absolute against
+    the tracking server at ``tracking_uri``, so it names that server whatever the tracking
+    URI setting says; any other URI, or a tracking URI that is no server, as given."""
+    if uri_scheme(artifact_uri) != "mlflow-artifacts" or not tracking_uri.startswith(
+        ("http://", "https://")
+    ):
+        return artifact_uri
+    rest = artifact_uri.split(":", 1)[1]
+    if rest.startswith("//"):  # mlflow-artifacts://host:port/path names its server
+        return artifact_uri
+    return f"{tracking_uri.rstrip('/')}{PROXY_API}/{rest.lstrip('/')}"
 
 
 def split_artifact_uri(artifact_uri: str) -> tuple[str, str]:

@@ -67,15 +67,9 @@ def _join(uri: str, path: str) -> str:
 
 def _for_client(artifact_uri: str, client: TrackingClient) -> str:
     """A proxied artifact URI made absolute against the client's server."""
-    if uri_scheme(artifact_uri) == "mlflow-artifacts" and client.tracking_uri.startswith(
-        ("http://", "https://")
-    ):
-        rest = artifact_uri.split(":", 1)[1]
-        if not rest.startswith("//"):
-            from labtrack.artifacts.http import PROXY_API
+    from labtrack.artifacts.http import absolute_proxy_uri
 
-            return f"{client.tracking_uri.rstrip('/')}{PROXY_API}/{rest.lstrip('/')}"
-    return artifact_uri
+    return absolute_proxy_uri(artifact_uri, client.tracking_uri)
 
 
 def _resolve_runs(uri: str, client: TrackingClient) -> ResolvedModel:

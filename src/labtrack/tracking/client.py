@@ -191,8 +191,11 @@ class TrackingClient(RegistryClientMixin):
     # -- artifacts -----------------------------------------------------------------
     def _artifacts(self, run_id: str) -> ArtifactRepository:
         from labtrack.artifacts import get_artifact_repository
+        from labtrack.artifacts.http import absolute_proxy_uri
 
-        return get_artifact_repository(self.get_run(run_id).info.artifact_uri)
+        # Proxied artifacts live on this client's server, not the tracking URI setting's.
+        uri = absolute_proxy_uri(self.get_run(run_id).info.artifact_uri, self.tracking_uri)
+        return get_artifact_repository(uri)
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
