@@ -9,7 +9,7 @@ either directly; the message says so and names the way to bring the contents ove
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from labtrack.errors import ConfigurationError, LabtrackError
 
@@ -25,6 +25,17 @@ def is_mlflow_schema(table_names: Collection[str]) -> bool:
     """Whether a database's tables are MLflow's tracking schema rather than labtrack's."""
     names = set(table_names)
     return names >= _MLFLOW_TABLES and _LABTRACK_ONLY_TABLE not in names
+
+
+def refuse_mlflow_schema(
+    database: str, table_names: Collection[str], stamped_revision: Callable[[], str | None]
+) -> None:
+    """Raise :func:`mlflow_database_error` when the tables are MLflow's schema, naming the
+    revision ``stamped_revision()`` reads from its ``alembic_version`` table."""
+    if not is_mlflow_schema(table_names):
+        return
+    revision = stamped_revision() if "alembic_version" in table_names else None
+    raise mlflow_database_error(database, revision)
 
 
 def mlflow_database_error(database: str, revision: str | None) -> ConfigurationError:

@@ -150,7 +150,7 @@ def _refuse_mlflow_sqlite(path: str) -> None:
     read."""
     import sqlite3
 
-    from labtrack.store._mlflow_stores import is_mlflow_schema, mlflow_database_error
+    from labtrack.store._mlflow_stores import refuse_mlflow_schema
 
     if not os.path.isfile(path) or os.path.getsize(path) == 0:
         return
@@ -160,17 +160,16 @@ def _refuse_mlflow_sqlite(path: str) -> None:
         return  # not readable as a database: the engine's own error names the problem
     try:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        if not is_mlflow_schema(names):
-            return
-        revision = None
-        if "alembic_version" in names:
+
+        def stamped() -> str | None:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-            revision = row[0] if row else None
+            return row[0] if row else None
+
+        refuse_mlflow_schema(path, names, stamped)
     except sqlite3.Error:
         return
     finally:
         conn.close()
-    raise mlflow_database_error(path, revision)
 
 
 def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:

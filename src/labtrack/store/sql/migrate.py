@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labtrack.errors import ConfigurationError
-from labtrack.store._mlflow_stores import is_mlflow_schema, mlflow_database_error
+from labtrack.store._mlflow_stores import refuse_mlflow_schema
 from labtrack.store.sql.engine import translate_errors
 
 if TYPE_CHECKING:
@@ -27,15 +27,10 @@ _LOCK_KEY = 0x6C6162747261636B  # "labtrack" as a 64-bit PostgreSQL advisory loc
 
 def current_revision(conn: Connection) -> str | None:
     """The stamped revision, or None when the database has no labtrack schema."""
-    from sqlalchemy import inspect, text
+    from sqlalchemy import inspect
 
     names = set(inspect(conn).get_table_names())
-    if is_mlflow_schema(names):
-        revision = None
-        if "alembic_version" in names:
-            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-            revision = row[0] if row else None
-        raise mlflow_database_error(_database_name(conn), revision)
+    refuse_mlflow_schema(_database_name(conn), names, lambda: _stamped(conn))
     if "alembic_version" not in names:
         if names & {"experiments", "runs", "metrics"}:
             raise ConfigurationError(
@@ -43,6 +38,13 @@ def current_revision(conn: Connection) -> str | None:
                 "Point labtrack at a new or labtrack-created database."
             )
         return None
+    return _stamped(conn)
+
+
+def _stamped(conn: Connection) -> str | None:
+    """The revision in the database's ``alembic_version`` table (which must exist)."""
+    from sqlalchemy import text
+
     row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
     return row[0] if row else None
 
