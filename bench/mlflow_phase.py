@@ -7,8 +7,9 @@ attaches py-spy to this process and to the server meanwhile), then runs the time
 with the real ``mlflow`` client, the same calls as /work/shared/bench/mlflow_workload.py,
 and prints one ``BENCH_RESULT {...}`` line. Phases: one_by_one (N log_metric calls),
 runs (N x create_run + log_batch + set_terminated), search_filtered (N runs, REPS
-filtered searches), search_paged (N runs, REPS paged listings), history (N points,
-REPS reads).
+filtered searches), search_paged (N runs, REPS paged listings), search (N runs, then
+REPS filtered searches and one paged listing, timed apart), log_batch (N points in
+calls of 1,000), history (N points, REPS reads).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
             client.set_terminated(r.info.run_id)
 
     requests = 0
+    split: dict[str, float] = {}  # the search phase's two timed parts
     if phase == "one_by_one":
 
         def timed() -> None:
@@ -77,6 +79,39 @@ def main() -> None:
                             break
 
         requests = reps
+    elif phase == "search":
+        make_runs(n)
+
+        def timed() -> None:
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                client.search_runs(
+                    [exp_id],
+                    "metrics.rmse < 7 and params.max_depth = '5'",
+                    order_by=["metrics.rmse ASC"],
+                    max_results=100,
+                )
+            split["filtered_s"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            got, token = 0, None
+            while True:
+                page = client.search_runs([exp_id], "", max_results=1000, page_token=token)
+                got, token = got + len(page), page.token
+                if not token:
+                    break
+            split["paged_s"] = time.perf_counter() - t0
+            split["paged_runs"] = got
+
+        requests = reps + 1
+    elif phase == "log_batch":
+        ts = int(time.time() * 1000)
+        ms = [Metric("acc", i / n, ts, i) for i in range(n)]
+
+        def timed() -> None:
+            for k in range(0, n, 1000):
+                client.log_batch(rid, metrics=ms[k : k + 1000])
+
+        requests = (n + 999) // 1000
     elif phase == "history":
         ts = int(time.time() * 1000)
         ms = [Metric("acc", i / n, ts, i) for i in range(n)]
@@ -99,6 +134,7 @@ def main() -> None:
     seconds = time.perf_counter() - t0
     emit(
         {
+            **split,
             "ok": True,
             "phase": phase,
             "n": n,

@@ -6,12 +6,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, literal, select, union_all
 
 from labtrack.entities import (
     Dataset,
     DatasetInput,
     InputTag,
+    LoggedModelInput,
+    LoggedModelOutput,
     MetricSummary,
     Run,
     RunData,
@@ -25,6 +27,7 @@ from labtrack.store.sql._writes import ValueCodec, chunks
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
+    from sqlalchemy.sql.elements import BindParameter
 
 
 def run_info(row: Any) -> RunInfo:
@@ -41,6 +44,36 @@ def run_info(row: Any) -> RunInfo:
     )
 
 
+_PKS: BindParameter[Any] = bindparam("pks", expanding=True)
+_ms = s.metric_series
+# Built once: a query built per call costs more than its execution on a small run.
+_PARAMS_AND_TAGS = union_all(
+    select(literal(0).label("kind"), s.params.c.run_id, s.params.c.key, s.params.c.value).where(
+        s.params.c.run_id.in_(_PKS)
+    ),
+    select(literal(1).label("kind"), s.tags.c.run_id, s.tags.c.key, s.tags.c.value).where(
+        s.tags.c.run_id.in_(_PKS)
+    ),
+)
+_SUMMARIES = select(
+    _ms.c.run_id,
+    _ms.c.key,
+    _ms.c.latest_value,
+    _ms.c.latest_step,
+    _ms.c.latest_timestamp,
+    _ms.c.min_value,
+    _ms.c.max_value,
+    _ms.c.count,
+).where(_ms.c.run_id.in_(_PKS))
+# Whether any of the runs has dataset inputs, model inputs or model outputs: most runs have
+# none, and one probe is cheaper than the three queries that would find nothing.
+_HAS_INPUTS_OR_MODELS = select(
+    exists().where(s.run_inputs.c.run_id.in_(_PKS)),
+    exists().where(s.run_model_inputs.c.run_id.in_(_PKS)),
+    exists().where(s.run_model_outputs.c.run_id.in_(_PKS)),
+)
+
+
 def load_runs(conn: Connection, rows: Sequence[Any], codec: ValueCodec) -> list[Run]:
     """Runs with their params, tags, metric summaries and dataset inputs, in ``rows`` order."""
     pks = [row.id for row in rows]
@@ -48,36 +81,26 @@ def load_runs(conn: Connection, rows: Sequence[Any], codec: ValueCodec) -> list[
     tags: dict[int, dict[str, str]] = defaultdict(dict)
     summaries: dict[int, dict[str, MetricSummary]] = defaultdict(dict)
     inputs: dict[int, list[DatasetInput]] = defaultdict(list)
+    model_inputs: dict[int, tuple[LoggedModelInput, ...]] = {}
+    model_outputs: dict[int, tuple[LoggedModelOutput, ...]] = {}
     decode = codec.decode
-    ms = s.metric_series
     for part in chunks(pks):
-        for pk, key, value in conn.execute(
-            select(s.params.c.run_id, s.params.c.key, s.params.c.value).where(
-                s.params.c.run_id.in_(part)
-            )
-        ):
-            params[pk][key] = value
-        for pk, key, value in conn.execute(
-            select(s.tags.c.run_id, s.tags.c.key, s.tags.c.value).where(s.tags.c.run_id.in_(part))
-        ):
-            tags[pk][key] = value
-        for pk, key, latest, step, ts, mn, mx, count in conn.execute(
-            select(
-                ms.c.run_id,
-                ms.c.key,
-                ms.c.latest_value,
-                ms.c.latest_step,
-                ms.c.latest_timestamp,
-                ms.c.min_value,
-                ms.c.max_value,
-                ms.c.count,
-            ).where(ms.c.run_id.in_(part))
-        ):
+        bound = {"pks": list(part)}
+        for kind, pk, key, value in conn.execute(_PARAMS_AND_TAGS, bound):
+            (tags if kind else params)[pk][key] = value
+        for pk, key, latest, step, ts, mn, mx, count in conn.execute(_SUMMARIES, bound):
             summaries[pk][key] = MetricSummary(
                 key, decode(latest), step, ts, decode(mn), decode(mx), count
             )
-        _load_inputs(conn, part, inputs)
-    model_inputs, model_outputs = load_run_models(conn, pks)
+        has_inputs, has_model_inputs, has_model_outputs = conn.execute(
+            _HAS_INPUTS_OR_MODELS, bound
+        ).one()
+        if has_inputs:
+            _load_inputs(conn, part, inputs)
+        if has_model_inputs or has_model_outputs:
+            found_inputs, found_outputs = load_run_models(conn, part)
+            model_inputs.update(found_inputs)
+            model_outputs.update(found_outputs)
     return [
         Run(
             info=run_info(row),
