@@ -130,7 +130,8 @@ def test_param_immutability_holds_across_servers(two_servers: RestStore) -> None
 def test_several_workers_answer_keep_alive_requests_without_nagle_delay(tmp_path: Path) -> None:
     """With ``--workers 2`` uvicorn binds the socket itself; without TCP_NODELAY on each
     connection every answer on a kept-alive connection waited ~40 ms for a delayed ACK
-    (see labtrack/server/_nodelay.py). The median must be milliseconds."""
+    (see labtrack/server/_nodelay.py). A stall delays every answer; a busy machine only
+    some: the fastest quarter must come within milliseconds."""
     import statistics
     import time
 
@@ -144,4 +145,4 @@ def test_several_workers_answer_keep_alive_requests_without_nagle_delay(tmp_path
             )
             latencies.append(time.perf_counter() - start)
             assert response.status_code == 200
-    assert statistics.median(latencies) < 0.03, latencies
+    assert statistics.quantiles(latencies, n=4)[0] < 0.03, sorted(latencies)

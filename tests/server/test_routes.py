@@ -4,14 +4,17 @@ that contribute to it do not reach into each other."""
 from __future__ import annotations
 
 import ast
+import asyncio
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.routing import Route as StarletteRoute
 
 import labtrack.server
+from labtrack.server._exact_paths import ExactPaths
 from labtrack.server.app import ServerConfig, create_app
 
 API_MODULES = ["mlflow_api", "registry_api", "logged_models_api", "artifacts_api", "labtrack_api"]
@@ -30,12 +33,75 @@ def test_every_route_the_app_serves_comes_from_the_table(app: Any) -> None:
     # FastAPI's own: the OpenAPI document and its docs pages.
     framework = {app.openapi_url, app.docs_url, app.swagger_ui_oauth2_redirect_url}
     served = set()
-    for route in app.routes:
+    for route in _flat(app.routes):
         assert isinstance(route, StarletteRoute), route  # no mounts or sub-apps around the table
         if route.path in framework:
             continue
         served |= {(route.path, m) for m in route.methods or () if m != "HEAD"}
     assert served == table
+
+
+def _flat(routes: list[Any]) -> list[Any]:
+    return [
+        r for route in routes for r in (route.routes if isinstance(route, ExactPaths) else [route])
+    ]
+
+
+def test_mlflow_api_paths_are_found_without_scanning_the_table(app: Any) -> None:
+    first = app.routes[0]
+    assert isinstance(first, ExactPaths)
+    for path in ("/api/2.0/mlflow/runs/log-metric", "/api/2.0/mlflow/runs/get", "/health"):
+        assert path in first.by_path
+
+
+def _app_with(tmp_path: Path, *paths: tuple[str, tuple[str, ...]]) -> Any:
+    from fastapi import FastAPI
+
+    from labtrack.server._routes import Route, add_routes
+
+    def endpoint_for(path: str) -> Any:
+        def endpoint() -> Any:
+            return {"served_by": path}
+
+        return endpoint
+
+    app = FastAPI()
+    add_routes(app, [Route(path, methods, endpoint_for(path)) for path, methods in paths])
+    return app
+
+
+def _ask(app: Any, method: str, path: str) -> httpx.Response:
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path)
+
+    return asyncio.run(ask())
+
+
+def test_an_exact_path_after_a_route_that_matches_it_keeps_its_place(tmp_path: Path) -> None:
+    app = _app_with(
+        tmp_path,
+        ("/a/{name}", ("GET",)),  # matches /a/b too, and comes first
+        ("/a/b", ("GET",)),
+        ("/c", ("GET",)),
+        ("/c/{name}", ("GET",)),
+    )
+    assert _ask(app, "GET", "/a/b").json() == {"served_by": "/a/{name}"}
+    assert _ask(app, "GET", "/c").json() == {"served_by": "/c"}
+    assert _ask(app, "GET", "/c/x").json() == {"served_by": "/c/{name}"}
+    indexed = app.routes[0]
+    assert isinstance(indexed, ExactPaths)
+    assert set(indexed.by_path) == {"/c"}
+
+
+def test_an_indexed_path_answers_another_method_405_or_a_later_route(tmp_path: Path) -> None:
+    app = _app_with(tmp_path, ("/x", ("POST",)), ("/y", ("POST",)), ("/{any}", ("GET",)))
+    assert _ask(app, "POST", "/x").json() == {"served_by": "/x"}
+    # GET /x: /x matches its path only; the router goes on and /{any} answers, as before.
+    assert _ask(app, "GET", "/x").json() == {"served_by": "/{any}"}
+    assert _ask(app, "PUT", "/y").status_code == 405
+    assert _ask(app, "GET", "/nothing/here").status_code == 404
 
 
 def test_each_path_and_method_is_in_the_table_once(app: Any) -> None:

@@ -35,7 +35,11 @@ class Route:
 
 
 def add_routes(app: FastAPI, table: list[Route]) -> None:
-    """Serve every route of ``table`` from ``app``, in order."""
+    """Serve every route of ``table`` from ``app``, in order.
+
+    The router tries routes one after the other, and most of the table's paths have no
+    parameters: those are found by their path in one dict lookup instead (see
+    :mod:`labtrack.server._exact_paths`), which finds the route the scan would."""
     for route in table:
         app.router.add_api_route(
             route.path,
@@ -46,6 +50,9 @@ def add_routes(app: FastAPI, table: list[Route]) -> None:
             tags=list(route.tags) or None,
             route_class_override=_bounded_route(route.body_limit) if route.body_limit else None,
         )
+    from labtrack.server._exact_paths import index_exact_paths
+
+    index_exact_paths(app.router)
 
 
 def _bounded_route(limit: int) -> type[Any]:
