@@ -2,9 +2,12 @@
 
     . .venv/bin/activate && python bench/tracking_server.py
 
-1. MLflow's own client (the shared workload /work/shared/bench/mlflow_workload.py, in the
-   MLflow venv) against `mlflow server` and `labtrack server`, both on SQLite, alternating
-   the order, a fresh server and database per repetition; startup times until /health.
+1. MLflow's own client (the shared workload's calls, /work/shared/bench/mlflow_workload.py,
+   phase by phase through mlflow_phase.py in the MLflow venv) against three servers kept
+   running, each settled first: the client's floor (bench/floor_server.py, a server that
+   does nothing), `labtrack server` and `mlflow server`, all on SQLite; phases interleaved,
+   the order rotating; each server reported as a share of the floor. Startup until /health
+   is timed apart, a fresh server and database each time.
 2. labtrack's client over HTTP against a labtrack server on SQLite: fluent log_metric x
    100,000 + flush, get_metric_history of 1,000,000 points, a 1,000-run fluent sweep.
 3. Load: `--workers 4` on PostgreSQL under 16 client processes (labtrack's bulk log_batch
