@@ -71,3 +71,34 @@ def test_an_api_module_imports_none_of_its_siblings(module: str) -> None:
     siblings = {f"labtrack.server.{m}" for m in API_MODULES if m != module}
     assert imported & siblings == set()
     assert "labtrack.server.app" not in imported  # the context comes from server/_context.py
+
+
+HEAVY_ENDS = (
+    "/search",  # runs, experiments, registered models, versions, logged models
+    "/search-datasets",
+    "/get-history",
+    "/get-history-bulk",
+    "/get-history-bulk-interval",
+    "/history-columns",
+    "/artifacts/list",
+    "/artifacts/directories",
+    "/log-bulk",
+)
+
+
+def test_searches_history_reads_listings_and_bulk_logging_are_heavy(app: Any) -> None:
+    """Served in turn (server/_heavy_requests.py): exactly the API's heavy operations, and
+    the UI pages that search runs, read histories or list artifacts."""
+    for route in app.state.route_table:
+        if route.path.startswith(("/api/", "/ajax-api/")):
+            listing = route.path.endswith("/mlflow-artifacts/artifacts") and "GET" in route.methods
+            assert route.heavy == (route.path.endswith(HEAVY_ENDS) or listing), route.path
+    ui_heavy = {r.path for r in app.state.route_table if r.heavy and not r.path.startswith("/a")}
+    assert ui_heavy == {
+        "/runs",
+        "/compare",
+        "/compare/metric-history",
+        "/runs/{run_id}/metrics/{key:path}",
+        "/runs/{run_id}/artifacts",
+        "/logged-models/{model_id}/artifacts",
+    }
