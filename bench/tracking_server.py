@@ -1404,13 +1404,13 @@ def build_report(
                         )
                     )
 
-    # -- keep-alive latency with several workers (TCP_NODELAY: src/labtrack/server/_nodelay.py)
+    # -- keep-alive latency with several workers (TCP_NODELAY: src/labtrack/server/_serving.py)
     health = [x for x in res.get("load_health_labtrack", []) if x is not None]
     if health and emb.median(health) > 10:
         problems.append(
             f"`labtrack server --workers 4` answers `GET /health` on a keep-alive connection "
             f"in {emb.median(health):.1f} ms (median): a Nagle/delayed-ACK stall is back "
-            "(each connection must get TCP_NODELAY; see src/labtrack/server/_nodelay.py)"
+            "(each connection must get TCP_NODELAY; see src/labtrack/server/_serving.py)"
         )
 
     # -- failures of MLflow's side, of labtrack's servers

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,22 +58,40 @@ def serve_in_thread(
     *,
     serve_artifacts: bool = True,
     cors_allowed_origins: tuple[str, ...] = (),
+    **options: Any,
 ) -> Iterator[str]:
-    import uvicorn
-
+    """``options``: more ServerConfig fields (``max_body_bytes=...``, ``header_timeout=...``)."""
     from labtrack.server.app import ServerConfig, create_app
 
-    app = create_app(
-        ServerConfig(
-            backend_store_uri=backend_store_uri,
-            artifacts_destination=artifacts_destination,
-            serve_artifacts=serve_artifacts,
-            cors_allowed_origins=cors_allowed_origins,
-        )
+    config = ServerConfig(
+        backend_store_uri=backend_store_uri,
+        artifacts_destination=artifacts_destination,
+        serve_artifacts=serve_artifacts,
+        cors_allowed_origins=cors_allowed_origins,
+        **options,
     )
+    with serve_app_in_thread(create_app(config), config) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app_in_thread(app: Any, config: Any) -> Iterator[str]:
+    """``app`` (made by ``create_app(config)``) served as ``labtrack server`` serves it
+    (server/_serving.py), for tests that look at the app's own state while it serves."""
+    import uvicorn
+
+    from labtrack.server._serving import uvicorn_options
+
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            **uvicorn_options(config),
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -161,7 +161,9 @@ class HttpClient:
                 wait = _retry_after(response)
                 response.close()
                 if wait is not None:
-                    time.sleep(min(wait, 60.0))
+                    # A little later than asked, so clients turned away together do not
+                    # all come back at the same moment.
+                    time.sleep(min(wait, 60.0) * (1 + random.random() / 4))
                     attempt += 1
                     continue
             time.sleep(min(_MAX_BACKOFF, self.backoff * 2**attempt) * (0.5 + random.random()))

@@ -41,6 +41,13 @@ def _parse_positive_int(text: str) -> int:
     return value
 
 
+def _parse_natural(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError(f"expected a whole number (0 or more), got {text!r}")
+    return value
+
+
 def _parse_positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
@@ -239,6 +246,46 @@ SETTINGS: tuple[Setting, ...] = (
         DEFAULT_MAX_BODY_BYTES,
         "The largest JSON request body the server reads (artifact uploads are not limited).",
         ("LABTRACK_SERVER_MAX_BODY_BYTES",),
+        _parse_positive_int,
+    ),
+    # -- what one server process takes on at once (server/_heavy_requests.py, _serving.py)
+    Setting(
+        "server_max_heavy_requests",
+        4,
+        "Heavy requests (searches, metric history reads, artifact listings, bulk logging) one "
+        "server process works on at once; more wait their turn in a queue.",
+        ("LABTRACK_SERVER_MAX_HEAVY_REQUESTS",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "server_heavy_request_queue",
+        16,
+        "Heavy requests that may wait for a turn; beyond that, or after waiting "
+        "server_heavy_request_wait seconds, the server answers 503 with Retry-After.",
+        ("LABTRACK_SERVER_HEAVY_REQUEST_QUEUE",),
+        _parse_natural,
+    ),
+    Setting(
+        "server_heavy_request_wait",
+        10.0,
+        "Seconds a heavy request may wait in the queue before it is answered 503.",
+        ("LABTRACK_SERVER_HEAVY_REQUEST_WAIT",),
+        _parse_positive_float,
+    ),
+    Setting(
+        "server_header_timeout",
+        10.0,
+        "Seconds a client has to send a request's line and headers, from connecting (or from "
+        "its first byte on a kept-alive connection); a slower connection is closed.",
+        ("LABTRACK_SERVER_HEADER_TIMEOUT",),
+        _parse_positive_float,
+    ),
+    Setting(
+        "server_max_connections",
+        1000,
+        "Open connections (and requests in progress) one server process holds at once; "
+        "beyond that it answers 503 at once.",
+        ("LABTRACK_SERVER_MAX_CONNECTIONS",),
         _parse_positive_int,
     ),
     Setting(

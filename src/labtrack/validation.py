@@ -31,6 +31,14 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
 MAX_ENTITIES_PER_BATCH = 1000
 MAX_BATCH_LOG_REQUEST_SIZE = 1_000_000
+# labtrack's bulk endpoint (runs/log-bulk), per request: far larger batches than MLflow's
+# log-batch, still bounded, so that one request cannot make every read of a run large.
+MAX_BULK_METRIC_POINTS = 200_000
+MAX_BULK_METRIC_KEYS = 1000
+MAX_BULK_PARAMS = 1000
+MAX_BULK_TAGS = 1000
+#: Characters of the keys and values of one request's params and tags, together.
+MAX_BULK_TEXT = 1_000_000
 MAX_RESULTS_SEARCH_RUNS = 50_000
 MAX_RESULTS_SEARCH_EXPERIMENTS = 50_000
 MAX_RESULTS_METRIC_HISTORY = 25_000
@@ -290,6 +298,35 @@ def validate_batch_limits(
         raise InvalidParameterValue(
             f"A batch logging request can contain at most {MAX_ENTITIES_PER_BATCH} metrics, "
             f"params, and tags. Got {total}. Please split up the batch and try again."
+        )
+
+
+def validate_bulk_limits(points: int, keys: int, params: int, tags: int) -> None:
+    """The per-request limits of labtrack's bulk endpoint on how many items it logs: metric
+    ``points`` of ``keys`` distinct keys, ``params`` and ``tags``."""
+    for what, count, limit in (
+        ("metric points", points, MAX_BULK_METRIC_POINTS),
+        ("metric keys", keys, MAX_BULK_METRIC_KEYS),
+        ("params", params, MAX_BULK_PARAMS),
+        ("tags", tags, MAX_BULK_TAGS),
+    ):
+        if count > limit:
+            raise InvalidParameterValue(
+                f"A bulk logging request can contain at most {limit} {what}. Got {count} "
+                f"{what}. Please split up the batch across several requests and try again."
+            )
+
+
+def validate_bulk_text(params: Iterable[Param], tags: Iterable[RunTag]) -> None:
+    """The bulk endpoint's limit on the text of one request's params and tags (checked on
+    the values as they will be stored, after any truncation)."""
+    size = sum(len(p.key) + len(p.value) for p in params)
+    size += sum(len(t.key) + len(t.value) for t in tags)
+    if size > MAX_BULK_TEXT:
+        raise InvalidParameterValue(
+            f"A bulk logging request can contain at most {MAX_BULK_TEXT} characters of param "
+            f"and tag keys and values. Got {size}. Please split up the params and tags across "
+            "several requests and try again."
         )
 
 

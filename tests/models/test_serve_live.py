@@ -155,7 +155,7 @@ def test_serve_a_registered_model_by_alias(
                 response = http.post("/invocations", json=payload)
                 latencies.append(time.perf_counter() - start)
                 assert response.json() == expected
-            # One row on keep-alive: milliseconds, not Nagle's 40 ms (see server/_nodelay.py)
+            # One row on keep-alive: milliseconds, not Nagle's 40 ms (see server/_serving.py)
             assert statistics.median(latencies) < 0.03, latencies
             bad = http.post("/invocations", json={"inputs": {"a": [1.0]}})
             assert bad.status_code == 400

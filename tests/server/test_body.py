@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,81 @@ async def test_an_upload_is_not_limited_by_the_json_limit(app: Any) -> None:
     body = b"x" * (3 * LIMIT)
     reply = await call(app, method, path, {"content-length": str(len(body))}, chunks(body))
     assert (reply.status, json.loads(reply.body)) == (200, {})
+
+
+# -- on a real server ------------------------------------------------------------------------
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from livesrv import serve_in_thread
+
+    tmp = tmp_path_factory.mktemp("live-body")
+    with serve_in_thread(
+        f"sqlite:///{tmp / 'db.db'}", str(tmp / "artifacts"), max_body_bytes=MB
+    ) as url:
+        yield url
+
+
+class Stream:
+    """A body of ``megabytes`` MB sent a megabyte at a time, counting what the client sent."""
+
+    def __init__(self, megabytes: int) -> None:
+        self.megabytes = megabytes
+        self.sent = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(self.megabytes):
+            self.sent += 1
+            yield b" " * MB
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "limit"),
+    [
+        ("/api/2.0/labtrack/runs/log-bulk", "application/json", MB),
+        ("/api/2.0/mlflow/experiments/create", "application/json", MB),
+        ("/experiments", "application/x-www-form-urlencoded", 1024 * 1024),  # a UI form
+    ],
+)
+def test_a_streamed_200_mb_body_is_refused_without_being_read(
+    live_server: str, path: str, content_type: str, limit: int
+) -> None:
+    """The server answers 413 once the limit is passed and closes the connection; the
+    client stops sending long before the end of its 200 MB (it would send it all if the
+    server went on reading)."""
+    import httpx
+
+    body = Stream(200)
+    response = httpx.post(
+        live_server + path, content=body, headers={"content-type": content_type}, timeout=60
+    )
+    assert response.status_code == 413
+    assert response.headers["connection"] == "close"
+    assert body.sent < 50
+    if path.startswith("/api/"):
+        error = response.json()
+        assert error["error_code"] == "INVALID_PARAMETER_VALUE"
+        message = error["message"]
+    else:  # the UI's error page
+        message = response.text
+    received = re.search(r"of (\d+) bytes is larger than the limit of (\d+)", message)
+    assert received is not None, message
+    assert limit < int(received[1]) <= 2 * limit
+    assert int(received[2]) == limit
+
+
+def test_a_refused_body_closes_the_connection_and_a_read_one_keeps_it(live_server: str) -> None:
+    import httpx
+
+    with httpx.Client(base_url=live_server, timeout=30) as client:
+        ok = client.post("/api/2.0/mlflow/experiments/create", json={"name": "kept"})
+        assert ok.status_code == 200
+        assert "connection" not in ok.headers  # kept alive
+        refused = client.post("/api/2.0/mlflow/experiments/create", content=b" " * (2 * MB))
+        assert refused.status_code == 413
+        assert refused.headers["connection"] == "close"
+        # The client opens a new connection for the next request.
+        again = client.post("/api/2.0/mlflow/experiments/create", json={"name": "again"})
+        assert again.status_code == 200

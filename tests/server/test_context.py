@@ -18,6 +18,11 @@ from labtrack.server._context import ServerConfig
             serve_artifacts=False,
             default_artifact_root="s3://bucket/runs",
             max_body_bytes=1234,
+            max_heavy_requests=2,
+            heavy_request_queue=0,
+            heavy_request_wait=2.5,
+            header_timeout=0.5,
+            max_connections=50,
             allowed_hosts=("tracking.example", "*.corp.example"),
             cors_allowed_origins=("https://app.example", "http://localhost:*"),
         ),
@@ -35,6 +40,11 @@ def test_the_variable_names_of_each_field() -> None:
         "LABTRACK_SERVER_SERVE_ARTIFACTS": "false",
         "LABTRACK_SERVER_DEFAULT_ARTIFACT_ROOT": "s3://b/p",
         "LABTRACK_SERVER_MAX_BODY_BYTES": "99",
+        "LABTRACK_SERVER_MAX_HEAVY_REQUESTS": "3",
+        "LABTRACK_SERVER_HEAVY_REQUEST_QUEUE": "0",
+        "LABTRACK_SERVER_HEAVY_REQUEST_WAIT": "1.5",
+        "LABTRACK_SERVER_HEADER_TIMEOUT": "4",
+        "LABTRACK_SERVER_MAX_CONNECTIONS": "200",
         "LABTRACK_SERVER_ALLOWED_HOSTS": "a.example, b.example",
         "LABTRACK_SERVER_CORS_ALLOWED_ORIGINS": "https://app.example",
     }
@@ -44,6 +54,11 @@ def test_the_variable_names_of_each_field() -> None:
         serve_artifacts=False,
         default_artifact_root="s3://b/p",
         max_body_bytes=99,
+        max_heavy_requests=3,
+        heavy_request_queue=0,
+        heavy_request_wait=1.5,
+        header_timeout=4.0,
+        max_connections=200,
         allowed_hosts=("a.example", "b.example"),
         cors_allowed_origins=("https://app.example",),
     )
@@ -60,7 +75,15 @@ def test_serve_artifacts_is_read_as_every_other_boolean_setting(text: str, expec
 
 @pytest.mark.parametrize(
     ("name", "text"),
-    [("SERVE_ARTIFACTS", "maybe"), ("MAX_BODY_BYTES", "-5"), ("MAX_BODY_BYTES", "lots")],
+    [
+        ("SERVE_ARTIFACTS", "maybe"),
+        ("MAX_BODY_BYTES", "-5"),
+        ("MAX_BODY_BYTES", "lots"),
+        ("MAX_HEAVY_REQUESTS", "0"),
+        ("HEAVY_REQUEST_QUEUE", "-1"),
+        ("HEADER_TIMEOUT", "0"),
+        ("MAX_CONNECTIONS", "many"),
+    ],
 )
 def test_an_invalid_value_is_a_configuration_error(name: str, text: str) -> None:
     setting = f"server_{name.lower()}"

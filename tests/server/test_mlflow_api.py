@@ -271,6 +271,90 @@ def test_param_overwrite(http: httpx.Client, run_id: str) -> None:
     assert "Changing param values is not allowed" in message
 
 
+@pytest.fixture(scope="module")
+def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose experiment 1 has more runs than a search sends at once."""
+    from labtrack.entities import Param, RunTag
+    from labtrack.server.mlflow_api import SEARCH_PAGE_SIZE
+    from labtrack.store.sql.store import SqlStore
+
+    tmp = tmp_path_factory.mktemp("many")
+    db = f"sqlite:///{tmp / 'db.db'}"
+    store = SqlStore(db, str(tmp / "artifacts"))
+    experiment = store.create_experiment("many")
+    for i in range(SEARCH_PAGE_SIZE + 100):
+        run = store.create_run(experiment, "ana", 1_000_000 + i, [RunTag("i", str(i))], f"r{i}")
+        if i % 100 == 0:  # text that JSON may write escaped or not
+            store.log_batch(run.info.run_id, params=[Param("p", f'ü " \\ {i}')])
+    store.engine.dispose()
+    with serve_in_thread(db, str(tmp / "artifacts"), serve_artifacts=False) as url:
+        yield url
+
+
+def paged_search(http: httpx.Client, max_results: int, **body: Any) -> list[dict[str, Any]]:
+    """Every run of experiment 1, a page of ``max_results`` at a time (one answer each)."""
+    runs: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = http.post(
+            f"{API}/runs/search",
+            json={"experiment_ids": ["1"], "max_results": max_results, **body}
+            | ({"page_token": token} if token else {}),
+        ).json()
+        runs += page["runs"]
+        token = page.get("next_page_token")
+        if not token:
+            return runs
+
+
+@pytest.mark.slow
+def test_a_large_search_is_sent_in_parts_as_the_same_answer(many_runs: str) -> None:
+    """runs/search answers up to 50,000 runs (MLflow's limit); more than a part's worth
+    are read and sent a part at a time, and the client sees the same JSON."""
+    with httpx.Client(base_url=many_runs, timeout=60) as http:
+        expected = paged_search(http, 1000)
+        assert len(expected) == 2600
+        request = {"experiment_ids": ["1"], "max_results": 50_000}
+        with http.stream("POST", f"{API}/runs/search", json=request) as response:
+            assert response.status_code == 200
+            assert "content-length" not in response.headers  # sent in parts
+            assert response.headers["content-type"] == "application/json"
+            text = response.read()
+        assert json.loads(text) == {"runs": expected}
+        assert (
+            text
+            == json.dumps({"runs": expected}, ensure_ascii=False, separators=(",", ":")).encode()
+        )
+        # A large page that is not the last: the token leads on to the rest.
+        first = http.post(
+            f"{API}/runs/search", json={"experiment_ids": ["1"], "max_results": 2550}
+        ).json()
+        assert [r["info"]["run_id"] for r in first["runs"]] == [
+            r["info"]["run_id"] for r in expected[:2550]
+        ]
+        rest = http.post(
+            f"{API}/runs/search",
+            json={
+                "experiment_ids": ["1"],
+                "max_results": 2550,
+                "page_token": first["next_page_token"],
+            },
+        ).json()
+        assert rest["runs"] == expected[2550:]
+        assert "next_page_token" not in rest
+        # A filter that matches few runs is one answer, as before.
+        few = http.post(
+            f"{API}/runs/search",
+            json={"experiment_ids": ["1"], "filter": "tags.i = '7'", "max_results": 50_000},
+        )
+        assert "content-length" in few.headers
+        assert [r["info"]["run_name"] for r in few.json()["runs"]] == ["r7"]
+        # A bad request is refused before any of the answer is sent.
+        bad = http.post(f"{API}/runs/search", json={"experiment_ids": ["1"], "max_results": 50_001})
+        assert bad.status_code == 400
+        assert bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+
+
 def test_log_batch_limits(http: httpx.Client, run_id: str) -> None:
     too_many = [{"key": "m", "value": 1, "timestamp": 1, "step": i} for i in range(1001)]
     status, code, message = error(
@@ -386,6 +470,26 @@ def test_bulk_endpoint_rejects_bad_columns(http: httpx.Client, run_id: str, metr
     )
     assert response.status_code == 400
     assert response.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
+
+
+def test_bulk_endpoint_bounds_what_one_request_stores(http: httpx.Client, run_id: str) -> None:
+    """One request cannot make a run large for every later read (MLflow's log-batch caps
+    at 100 params; the bulk endpoint at 1,000 params and 1,000,000 characters)."""
+    too_many = [{"key": f"p{i}", "value": "v"} for i in range(1001)]
+    status, code, message = error(
+        http.post("/api/2.0/labtrack/runs/log-bulk", json={"run_id": run_id, "params": too_many})
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert message.startswith("A bulk logging request can contain at most 1000 params. Got 1001")
+    long_tags = [{"key": f"t{i}", "value": "v" * 8000} for i in range(130)]
+    status, code, message = error(
+        http.post("/api/2.0/labtrack/runs/log-bulk", json={"run_id": run_id, "tags": long_tags})
+    )
+    assert (status, code) == (400, "INVALID_PARAMETER_VALUE")
+    assert "at most 1000000 characters of param and tag keys and values" in message
+    run = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert "params" not in run["data"]
+    assert [t["key"] for t in run["data"]["tags"]] == ["mlflow.runName"]
 
 
 def test_openapi_documents_the_extensions(http: httpx.Client) -> None:

@@ -130,7 +130,7 @@ def test_param_immutability_holds_across_servers(two_servers: RestStore) -> None
 def test_several_workers_answer_keep_alive_requests_without_nagle_delay(tmp_path: Path) -> None:
     """With ``--workers 2`` uvicorn binds the socket itself; without TCP_NODELAY on each
     connection every answer on a kept-alive connection waited ~40 ms for a delayed ACK
-    (see labtrack/server/_nodelay.py). A stall delays every answer; a busy machine only
+    (see labtrack/server/_serving.py). A stall delays every answer; a busy machine only
     some: the fastest quarter must come within milliseconds."""
     import statistics
     import time

@@ -57,6 +57,7 @@ def test_mlflow_api_paths_are_found_without_scanning_the_table(app: Any) -> None
 def _app_with(tmp_path: Path, *paths: tuple[str, tuple[str, ...]]) -> Any:
     from fastapi import FastAPI
 
+    from labtrack.server._heavy_requests import HeavyRequestLimit
     from labtrack.server._routes import Route, add_routes
 
     def endpoint_for(path: str) -> Any:
@@ -66,7 +67,8 @@ def _app_with(tmp_path: Path, *paths: tuple[str, tuple[str, ...]]) -> Any:
         return endpoint
 
     app = FastAPI()
-    add_routes(app, [Route(path, methods, endpoint_for(path)) for path, methods in paths])
+    table = [Route(path, methods, endpoint_for(path)) for path, methods in paths]
+    add_routes(app, table, HeavyRequestLimit(running=1, queue=0, wait=0.0))
     return app
 
 
@@ -137,3 +139,34 @@ def test_an_api_module_imports_none_of_its_siblings(module: str) -> None:
     siblings = {f"labtrack.server.{m}" for m in API_MODULES if m != module}
     assert imported & siblings == set()
     assert "labtrack.server.app" not in imported  # the context comes from server/_context.py
+
+
+HEAVY_ENDS = (
+    "/search",  # runs, experiments, registered models, versions, logged models
+    "/search-datasets",
+    "/get-history",
+    "/get-history-bulk",
+    "/get-history-bulk-interval",
+    "/history-columns",
+    "/artifacts/list",
+    "/artifacts/directories",
+    "/log-bulk",
+)
+
+
+def test_searches_history_reads_listings_and_bulk_logging_are_heavy(app: Any) -> None:
+    """Served in turn (server/_heavy_requests.py): exactly the API's heavy operations, and
+    the UI pages that search runs, read histories or list artifacts."""
+    for route in app.state.route_table:
+        if route.path.startswith(("/api/", "/ajax-api/")):
+            listing = route.path.endswith("/mlflow-artifacts/artifacts") and "GET" in route.methods
+            assert route.heavy == (route.path.endswith(HEAVY_ENDS) or listing), route.path
+    ui_heavy = {r.path for r in app.state.route_table if r.heavy and not r.path.startswith("/a")}
+    assert ui_heavy == {
+        "/runs",
+        "/compare",
+        "/compare/metric-history",
+        "/runs/{run_id}/metrics/{key:path}",
+        "/runs/{run_id}/artifacts",
+        "/logged-models/{model_id}/artifacts",
+    }

@@ -20,6 +20,13 @@ import labtrack as lt
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import TemporarilyUnavailable
 from labtrack.store.rest import RestStore
+from labtrack.validation import (
+    MAX_BULK_METRIC_KEYS,
+    MAX_BULK_METRIC_POINTS,
+    MAX_BULK_PARAMS,
+    MAX_BULK_TAGS,
+    MAX_BULK_TEXT,
+)
 from livesrv import free_port, serve_in_process
 
 
@@ -114,6 +121,59 @@ def test_bulk_retries_carry_the_same_request_id() -> None:
     ids = [b["request_id"] for b in fake.bodies("/runs/log-bulk")]
     assert len(ids) == 2
     assert ids[0] == ids[1]
+
+
+def labtrack_like(request: httpx.Request, _n: int) -> httpx.Response:
+    """A labtrack server that accepts every bulk request."""
+    if request.url.path.endswith("/server-info"):
+        return httpx.Response(200, json={"capabilities": ["runs/log-bulk"]})
+    return httpx.Response(200, json={"metrics": 0, "params": 0, "tags": 0})
+
+
+def test_a_large_batch_is_sent_in_requests_within_the_bulk_limits() -> None:
+    fake = Recorder(labtrack_like)
+    store = RestStore("http://labtrack.example", transport=httpx.MockTransport(fake))
+    metrics = [Metric("loss", float(i), 1, i) for i in range(450_000)]
+    metrics += [Metric(f"class{i}", 0.5, 1, 0) for i in range(2500)]
+    params = [Param(f"p{i}", "v" * 500) for i in range(2500)]  # 1.26 M characters
+    tags = [RunTag(f"t{i}", "v") for i in range(1200)]
+    store.log_batch("abc", metrics, params, tags, request_id="batch")
+    bodies = fake.bodies("/runs/log-bulk")
+    for body in bodies:
+        columns = body.get("metrics", {"keys": [], "key_index": []})
+        some_params, some_tags = body.get("params", []), body.get("tags", [])
+        assert len(columns["key_index"]) <= MAX_BULK_METRIC_POINTS
+        assert len(set(columns["key_index"])) <= MAX_BULK_METRIC_KEYS
+        assert len(some_params) <= MAX_BULK_PARAMS
+        assert len(some_tags) <= MAX_BULK_TAGS
+        text = sum(len(i["key"]) + len(i["value"]) for i in [*some_params, *some_tags])
+        assert text <= MAX_BULK_TEXT
+    assert [b["request_id"] for b in bodies] == [f"batch-{n}" for n in range(len(bodies))]
+    sent = [
+        (b["metrics"]["keys"][k], step)
+        for b in bodies
+        if "metrics" in b
+        for k, step in zip(b["metrics"]["key_index"], b["metrics"]["steps"], strict=True)
+    ]
+    assert sent == [(m.key, m.step) for m in metrics]  # every point, in order
+    assert [p["key"] for b in bodies for p in b.get("params", [])] == [p.key for p in params]
+    assert [t["key"] for b in bodies for t in b.get("tags", [])] == [t.key for t in tags]
+    assert len(bodies) == 5  # 450,000 points of one key, 2,500 of new keys, 1,000 at a time
+
+
+def test_a_batch_over_every_bulk_limit_is_stored_whole_by_a_real_server(tmp_path: Path) -> None:
+    from livesrv import serve_in_thread
+
+    with serve_in_thread(f"sqlite:///{tmp_path / 'db.db'}", str(tmp_path / "artifacts")) as url:
+        store = RestStore(url)
+        run_id = store.create_run("0", "u", 1, [], "big").info.run_id
+        metrics = [Metric(f"m{i}", float(i), 1, 0) for i in range(2100)]
+        params = [Param(f"p{i}", "v" * 900) for i in range(1500)]  # 1.35 M characters
+        tags = [RunTag(f"t{i}", "v") for i in range(1100)]
+        store.log_batch(run_id, metrics, params, tags)
+        data = store.get_run(run_id).data
+    assert (len(data.metrics), len(data.params)) == (2100, 1500)
+    assert {f"t{i}" for i in range(1100)} <= set(data.tags)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ import pytest
 
 from labtrack.entities import Metric, Param, RunStatus, RunTag, ViewType
 from labtrack.errors import InvalidParameterValue
+from labtrack.store.sql.store import SqlStore
+from labtrack.tracking.service import TrackingService
 
 
 @pytest.fixture
@@ -120,6 +122,31 @@ def test_paging_visits_every_run_once(store, runs):
         if not token:
             break
     assert seen == ["r1", "r5", "r2", "r3", "r4"]
+
+
+@pytest.mark.parametrize(
+    ("max_results", "skip", "sizes"), [(100, 0, [2, 2]), (3, 0, [2, 1]), (2, 2, [2])]
+)
+def test_a_search_read_in_parts_is_the_same_page(store, runs, max_results, skip, sizes):
+    """What a server sends a part at a time: the same runs, in the same order, with the
+    same token, in parts of at most ``page_size`` runs (one part from a store that cannot
+    read in parts)."""
+    service = TrackingService(store)
+    search = (["0"], "params.alpha IS NOT NULL", ViewType.ALL, max_results, ["metrics.rmse ASC"])
+    token = service.search_runs(*search[:3], skip, None, None).token if skip else None
+    whole = service.search_runs(*search, token)
+    parts = list(service.search_runs_in_pages(*search, token, page_size=2))
+    assert [r.info.run_name for part in parts for r in part] == [r.info.run_name for r in whole]
+    assert [(r.info, r.data) for part in parts for r in part] == [(r.info, r.data) for r in whole]
+    assert {part.token for part in parts} == {whole.token}
+    if isinstance(store, SqlStore):
+        assert [len(part) for part in parts] == sizes
+
+
+def test_a_search_in_parts_checks_its_filter_before_the_first_part(store, runs):
+    parts = TrackingService(store).search_runs_in_pages(["0"], "metrics.rmse <", page_size=2)
+    with pytest.raises(InvalidParameterValue):
+        next(parts)
 
 
 def test_deleted_runs_follow_view_type(store, runs):

@@ -622,7 +622,7 @@ def test_mlflow_batch_limits(
     service: TrackingService, run_id: str, batch: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidParameterValue, match=message):
-        service.log_batch(run_id, **batch, mlflow_limits=True)
+        service.log_batch(run_id, **batch, limits="mlflow")
     assert service.get_run(run_id).data.metrics == {}
     service.log_batch(run_id, **batch)  # labtrack's own callers have no such limit
     run = service.get_run(run_id).data
@@ -630,10 +630,66 @@ def test_mlflow_batch_limits(
 
 
 def test_mlflow_batch_limits_are_inclusive(service: TrackingService, run_id: str) -> None:
-    service.log_batch(run_id, metrics(900), params(100), mlflow_limits=True)
-    service.log_batch(run_id, tags=tags(100), mlflow_limits=True)
+    service.log_batch(run_id, metrics(900), params(100), limits="mlflow")
+    service.log_batch(run_id, tags=tags(100), limits="mlflow")
     data = service.get_run(run_id).data
     assert (len(data.metrics), len(data.params), len(data.tags)) == (900, 100, 101)
+
+
+def points(n: int, keys: int = 1) -> list[Metric]:
+    return [Metric(f"m{i % keys}", float(i), 0, i) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("batch", "what", "limit", "got"),
+    [
+        ({"metrics": points(200_001)}, "metric points", 200_000, 200_001),
+        ({"metrics": points(1001, keys=1001)}, "metric keys", 1000, 1001),
+        ({"params": params(1001)}, "params", 1000, 1001),
+        ({"tags": tags(1001)}, "tags", 1000, 1001),
+    ],
+    ids=["points", "keys", "params", "tags"],
+)
+def test_bulk_limits(
+    service: TrackingService, run_id: str, batch: dict[str, Any], what: str, limit: int, got: int
+) -> None:
+    with pytest.raises(InvalidParameterValue) as refused:
+        service.log_batch(run_id, **batch, limits="bulk")
+    assert refused.value.message == (
+        f"A bulk logging request can contain at most {limit} {what}. Got {got} {what}. "
+        "Please split up the batch across several requests and try again."
+    )
+    assert service.get_run(run_id).data.metrics == {}
+
+
+def test_the_bulk_limit_on_text_counts_values_as_stored(
+    service: TrackingService, strict: TrackingService, run_id: str
+) -> None:
+    """At most 1,000,000 characters of param and tag keys and values per request, counted
+    as they are stored: a value cut to MLflow's 6,000 counts 6,000."""
+    long_params = [Param(f"p{i:03}", "x" * 4996) for i in range(200)]  # 1,000,000 in all
+    service.log_batch(run_id, params=long_params, limits="bulk")
+    one_more = [RunTag("t", "")]
+    other = service.create_run("0", run_name="other").info.run_id
+    with pytest.raises(InvalidParameterValue) as refused:
+        service.log_batch(other, params=long_params, tags=one_more, limits="bulk")
+    assert refused.value.message == (
+        "A bulk logging request can contain at most 1000000 characters of param and tag keys "
+        "and values. Got 1000001. Please split up the params and tags across several "
+        "requests and try again."
+    )
+    assert service.get_run(other).data.params == {}
+    # A value longer than MLflow's 6,000 is counted as it is stored: cut to 6,000.
+    service.log_batch(other, params=[Param("long", "y" * 50_000)], limits="bulk")
+    assert len(service.get_run(other).data.params["long"]) == 6000
+    with pytest.raises(InvalidParameterValue, match="the limit is 6000"):
+        strict.log_batch(other, params=[Param("long2", "y" * 50_000)], limits="bulk")
+
+
+def test_bulk_limits_are_inclusive(service: TrackingService, run_id: str) -> None:
+    service.log_batch(run_id, points(200_000, keys=1000), params(1000), tags(999), limits="bulk")
+    data = service.get_run(run_id).data
+    assert (len(data.metrics), len(data.params), len(data.tags)) == (1000, 1000, 1000)
 
 
 def test_log_batch_checks_and_converts_every_item(service: TrackingService, run_id: str) -> None:

@@ -141,8 +141,8 @@ def serve(
         "log_level": log_level,
         "access_log": log_level == "debug",
         "timeout_keep_alive": 60,
-        # TCP_NODELAY on every connection, also with --workers (see that module)
-        "http": "labtrack.server._nodelay:NoDelayHTTPProtocol",
+        # TCP_NODELAY on every connection, also with --workers, and a header timeout
+        "http": "labtrack.server._serving:HTTPProtocol",
     }
     if workers == 1:
         app = create_app(

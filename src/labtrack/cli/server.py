@@ -31,6 +31,7 @@ def _serve(
     import uvicorn
 
     from labtrack.config import parse_names, settings
+    from labtrack.server._serving import uvicorn_options
     from labtrack.server.app import ServerConfig, ServerContext
 
     # Not given on the command line: the setting (LABTRACK_SERVER_*, else the config file).
@@ -50,6 +51,11 @@ def _serve(
         default_artifact_root=default_artifact_root,
         serve_artifacts=serve_artifacts,
         max_body_bytes=settings.get("server_max_body_bytes"),
+        max_heavy_requests=settings.get("server_max_heavy_requests"),
+        heavy_request_queue=settings.get("server_heavy_request_queue"),
+        heavy_request_wait=settings.get("server_heavy_request_wait"),
+        header_timeout=settings.get("server_header_timeout"),
+        max_connections=settings.get("server_max_connections"),
         # The name it listens on is one of its names (IP addresses always are).
         allowed_hosts=(*hosts, host),
         cors_allowed_origins=origins,
@@ -67,10 +73,8 @@ def _serve(
         workers=workers,
         log_level=log_level,
         access_log=log_level == "debug",
-        timeout_keep_alive=60,
-        # TCP_NODELAY on every connection: with several workers uvicorn's own listening
-        # socket would leave Nagle's algorithm on, delaying each answer by ~40 ms.
-        http="labtrack.server._nodelay:NoDelayHTTPProtocol",
+        # TCP_NODELAY, the header timeout and the bound on connections (see that module)
+        **uvicorn_options(config),
     )
 
 

@@ -8,7 +8,9 @@ uploads, the UI's forms):
   ``Content-Length`` before anything is read, else while reading, before it is all
   buffered;
 - a client that disconnects before the end of its body, or sends less than its
-  ``Content-Length``, gets a 400 (it is the client's failure, not the server's).
+  ``Content-Length``, gets a 400 (it is the client's failure, not the server's);
+- an answer sent before the body was read to its end (a refusal) closes the connection
+  (:class:`CloseUnreadBody`): the server does not go on reading what it refused.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from labtrack.errors import BadRequest, LabtrackError, PayloadTooLarge
 
 if TYPE_CHECKING:
     from starlette.requests import Request
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 #: The error for a body of ``size`` bytes over the ``limit``.
 TooLarge = Callable[[int, int], LabtrackError]
@@ -97,3 +100,49 @@ async def read_json(
     if not isinstance(data, dict):
         raise BadRequest(f"The request body must be a JSON object, got {type(data).__name__}")
     return data
+
+
+class CloseUnreadBody:
+    """Answers sent before the request's body was read to its end say ``Connection: close``.
+
+    A refusal (a body over the limit, a cross-site request, a busy server) is sent as soon
+    as it is known. To keep the connection for the next request the server would then
+    have to read and discard the rest of the body: all of a 200 MB one, and an endless
+    one for ever. With ``Connection: close`` uvicorn closes the connection once the
+    answer is sent instead, and the client reads the answer and stops sending.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        read = False
+
+        async def receive_body() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                read = True
+            return message
+
+        async def send_answer(message: Message) -> None:
+            if message["type"] == "http.response.start" and not read:
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"connection"
+                ]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive_body, send_answer)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False

@@ -22,6 +22,7 @@ from labtrack.config import (
     settings,
 )
 from labtrack.errors import InvalidParameterValue, LabtrackError
+from labtrack.server._heavy_requests import HeavyRequestLimit
 
 if TYPE_CHECKING:
     from labtrack.artifacts.base import ArtifactRepository
@@ -44,6 +45,14 @@ class ServerConfig:
     # serving artifacts (clients then upload through this server), else the destination.
     default_artifact_root: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # What one process takes on at once (server/_heavy_requests.py, server/_serving.py):
+    # heavy requests in progress and waiting, how long one waits, how long a client may
+    # take to send its headers, and open connections.
+    max_heavy_requests: int = 4
+    heavy_request_queue: int = 16
+    heavy_request_wait: float = 10.0
+    header_timeout: float = 10.0
+    max_connections: int = 1000
     # Host names the server answers to besides localhost and IP addresses (patterns with
     # "*"; "*" alone for any): the guard against DNS rebinding (server/_cross_site.py).
     allowed_hosts: tuple[str, ...] = ()
@@ -94,6 +103,9 @@ class ServerContext:
         )
         self.store: SqlStore = SqlStore(config.backend_store_uri, location_to_uri(root))
         self.service: TrackingService = TrackingService(self.store)
+        self.heavy_requests = HeavyRequestLimit(
+            config.max_heavy_requests, config.heavy_request_queue, config.heavy_request_wait
+        )
 
     def proxied_location(self, uri: str) -> str:
         """Where ``mlflow-artifacts:/<path>`` (or ``mlflow-artifacts://host/<path>``) lives."""

@@ -1,4 +1,5 @@
-"""MLflow-style JSON endpoints: a plain handler ``(context, params) -> dict`` per endpoint.
+"""MLflow-style JSON endpoints: a plain handler ``(context, params) -> dict`` per endpoint
+(or a :class:`ListInParts`, for an answer too large to hold at once).
 
 The MLflow API modules (``mlflow_api``, ``registry_api``, ``logged_models_api``) list
 their endpoints as :class:`JsonEndpoint` records; :func:`json_routes` turns them into
@@ -10,8 +11,10 @@ server's one body reader; handlers run in a thread pool (the store is synchronou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
 
     from labtrack.server._context import ServerContext
 
-Handler = Callable[["ServerContext", Params], dict[str, Any]]
+Handler = Callable[["ServerContext", Params], "dict[str, Any] | ListInParts"]
 
 BASE_PATHS = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 USER_HEADER = "X-Labtrack-User"
@@ -44,6 +47,37 @@ class JsonEndpoint:
     too_large: TooLarge = payload_too_large
     #: Base paths served besides MLflow's two.
     extra_bases: tuple[str, ...] = ()
+    #: Served in turn with the other heavy requests (searches, histories, listings).
+    heavy: bool = False
+
+
+@dataclass(frozen=True)
+class ListInParts:
+    """A handler's answer too large to hold at once: ``{name: [...], **last()}``, its list
+    encoded and sent a part at a time (``parts``, each read in the thread pool), then the
+    fields ``last()`` gives once the parts are sent. An empty list is left out, as MLflow
+    leaves out empty repeated fields."""
+
+    name: str
+    parts: Iterator[list[dict[str, Any]]]
+    last: Callable[[], dict[str, Any]]
+
+    def encoded(self) -> Iterator[bytes]:
+        """The answer as JSON text, as ``JSONResponse`` would write it, a part at a time."""
+        opened = False
+        for items in self.parts:
+            if items:
+                head = "," if opened else "{" + _dumps(self.name) + ":["
+                yield (head + ",".join(_dumps(item) for item in items)).encode()
+                opened = True
+        last = self.last()
+        if not opened:
+            yield _dumps(last).encode()
+            return
+        yield ("]" + "".join(f",{_dumps(k)}:{_dumps(v)}" for k, v in last.items()) + "}").encode()
+
+
+_dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def request_user(request: Request) -> str:
@@ -79,14 +113,16 @@ def json_routes(ctx: ServerContext, endpoints: tuple[JsonEndpoint, ...]) -> list
     for endpoint in endpoints:
         serve = _serve(ctx, endpoint)
         for base in (*BASE_PATHS, *endpoint.extra_bases):
-            routes.append(Route(base + endpoint.path, endpoint.methods, serve))
+            routes.append(
+                Route(base + endpoint.path, endpoint.methods, serve, heavy=endpoint.heavy)
+            )
     return routes
 
 
 def _serve(ctx: ServerContext, endpoint: JsonEndpoint) -> Callable[..., Any]:
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, Response
+    from starlette.responses import JSONResponse, Response, StreamingResponse
 
     limit = endpoint.body_limit or ctx.config.max_body_bytes
     handler, too_large = endpoint.handler, endpoint.too_large
@@ -96,7 +132,10 @@ def _serve(ctx: ServerContext, endpoint: JsonEndpoint) -> Callable[..., Any]:
         # Who the request acts for (recorded in the registry's event log); each request
         # runs in a context of its own, which the handler's thread inherits.
         ACTING_USER.set(request_user(request))
-        return JSONResponse(await run_in_threadpool(handler, ctx, params))
+        answer = await run_in_threadpool(handler, ctx, params)
+        if isinstance(answer, ListInParts):
+            return StreamingResponse(answer.encoded(), media_type="application/json")
+        return JSONResponse(answer)
 
     serve.__name__ = handler.__name__
     # Annotations are strings in this module; FastAPI needs the class itself to pass

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from labtrack.server._heavy_requests import HeavyRequestLimit
+
 
 @dataclass(frozen=True)
 class Route:
@@ -32,10 +34,13 @@ class Route:
     #: through the server's one reader (labtrack/server/_body.py), refusing one larger
     #: than this many bytes.
     body_limit: int | None = None
+    #: A search, history read, listing or bulk write: served in turn with the other heavy
+    #: requests (labtrack/server/_heavy_requests.py).
+    heavy: bool = False
 
 
-def add_routes(app: FastAPI, table: list[Route]) -> None:
-    """Serve every route of ``table`` from ``app``, in order.
+def add_routes(app: FastAPI, table: list[Route], heavy: HeavyRequestLimit) -> None:
+    """Serve every route of ``table`` from ``app``, in order; heavy ones within ``heavy``.
 
     The router tries routes one after the other, and most of the table's paths have no
     parameters: those are found by their path in one dict lookup instead (see
@@ -48,23 +53,36 @@ def add_routes(app: FastAPI, table: list[Route]) -> None:
             include_in_schema=route.openapi,
             response_model=route.response_model,
             tags=list(route.tags) or None,
-            route_class_override=_bounded_route(route.body_limit) if route.body_limit else None,
+            route_class_override=_route_class(route, heavy),
         )
     from labtrack.server._exact_paths import index_exact_paths
 
     index_exact_paths(app.router)
 
 
-def _bounded_route(limit: int) -> type[Any]:
-    """A FastAPI route class that reads the request body through the server's reader."""
+def _route_class(route: Route, heavy: HeavyRequestLimit) -> type[Any] | None:
+    """A FastAPI route class that serves ``route`` in turn (if heavy) and reads its body
+    through the server's reader (if it has a ``body_limit``); None when neither applies."""
+    if not (route.heavy or route.body_limit):
+        return None
     from fastapi.routing import APIRoute
     from starlette.requests import Request
 
     from labtrack.server._body import read_body
 
-    class BoundedBodyRoute(APIRoute):
+    limit = route.body_limit
+
+    class LabtrackRoute(APIRoute):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if route.heavy:
+                # Around the whole exchange: reading the body, handling, sending the answer.
+                self.app = heavy.guard(self.app)
+
         def get_route_handler(self) -> Callable[[Request], Any]:
             handle = super().get_route_handler()
+            if limit is None:
+                return handle
 
             async def handler(request: Request) -> Any:
                 body = await read_body(request, limit)
@@ -81,4 +99,4 @@ def _bounded_route(limit: int) -> type[Any]:
 
             return handler
 
-    return BoundedBodyRoute
+    return LabtrackRoute

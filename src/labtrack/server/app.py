@@ -60,7 +60,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
     install_error_handlers(app)
     table = route_table(context)
     app.state.route_table = table
-    add_routes(app, table)
+    add_routes(app, table, context.heavy_requests)
     _add_middleware(app, config)
     return app
 
@@ -95,8 +95,9 @@ def route_table(context: ServerContext) -> list[Route]:
 
 def _add_middleware(app: FastAPI, config: ServerConfig) -> None:
     """Middleware, innermost first: the UI's security headers, the cross-site guard, CORS
-    for the origins allowed to call the API from a browser, and the host guard, which
-    runs first."""
+    for the origins allowed to call the API from a browser, the host guard, and around
+    everything the closing of connections whose body was refused unread."""
+    from labtrack.server._body import CloseUnreadBody
     from labtrack.server._cross_site import CrossSiteGuard, HostGuard, cors
     from labtrack.ui._security import SecurityHeaders
 
@@ -106,6 +107,7 @@ def _add_middleware(app: FastAPI, config: ServerConfig) -> None:
     if origins:
         app.add_middleware(cors, allowed_origins=origins)
     app.add_middleware(HostGuard, allowed=config.allowed_hosts)
+    app.add_middleware(CloseUnreadBody)
 
 
 def _service_routes(context: ServerContext) -> list[Route]:

@@ -324,7 +324,8 @@ def routes(ctx: ServerContext) -> list[Route]:
         ("/presigned/{artifact_path:path}", "GET", api.presigned),
     ]
     return [
-        Route(base + path, (method,), endpoint)
+        # Listing is heavy (a directory of any size); downloads and uploads are streamed.
+        Route(base + path, (method,), endpoint, heavy=endpoint == api.list)
         for base in BASE_PATHS
         for path, method, endpoint in endpoints
     ]

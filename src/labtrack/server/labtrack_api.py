@@ -1,7 +1,8 @@
 """labtrack's API extensions, under ``/api/2.0/labtrack/`` (documented by the OpenAPI schema).
 
-What MLflow's protocol cannot do well: columnar bulk logging with no 1,000-item cap
-and safe retries, and metric history as columns instead of one object per point.
+What MLflow's protocol cannot do well: columnar bulk logging in batches far larger than
+log-batch's 1,000 items, with safe retries, and metric history as columns instead of one
+object per point.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from labtrack._version import __version__
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import InvalidParameterValue
 from labtrack.server._routes import Route
+from labtrack.validation import validate_bulk_limits
 
 if TYPE_CHECKING:
     from labtrack.server._context import ServerContext
@@ -108,12 +110,22 @@ def routes(ctx: ServerContext) -> list[Route]:
         return ServerInfo(version=__version__, capabilities=list(CAPABILITIES))
 
     async def log_bulk(body: LogBulkRequest) -> LogBulkResponse:
-        """Log any number of metric points, params and tags to a run, atomically.
+        """Log metric points, params and tags to a run, atomically.
 
-        Unlike MLflow's log-batch there is no 1,000-item cap (only the server's body size
-        limit). Send a `request_id` and a retry of the same batch is applied once.
+        Far larger batches than MLflow's log-batch (1,000 items): up to 200,000 metric
+        points of up to 1,000 keys, 1,000 params and 1,000 tags, and 1,000,000 characters
+        of param and tag keys and values. Send a `request_id` and a retry of the same
+        batch is applied once.
         """
-        metrics = metrics_from_columns(body.metrics) if body.metrics else []
+        columns = body.metrics
+        # Counted on the columns before a point is made of them (the service counts again).
+        validate_bulk_limits(
+            len(columns.key_index) if columns else 0,
+            len(set(columns.key_index)) if columns else 0,
+            len(body.params),
+            len(body.tags),
+        )
+        metrics = metrics_from_columns(columns) if columns else []
         params = [Param(p.key, p.value) for p in body.params]
         tags = [RunTag(t.key, t.value) for t in body.tags]
         await run_in_threadpool(
@@ -122,6 +134,7 @@ def routes(ctx: ServerContext) -> list[Route]:
             metrics,
             params,
             tags,
+            limits="bulk",
             request_id=body.request_id,
         )
         return LogBulkResponse(metrics=len(metrics), params=len(params), tags=len(tags))
@@ -166,6 +179,7 @@ def routes(ctx: ServerContext) -> list[Route]:
             log_bulk,
             LogBulkResponse,
             body_limit=ctx.config.max_body_bytes,
+            heavy=True,
         ),
-        route("/metrics/history-columns", "GET", history_columns, MetricHistoryColumns),
+        route("/metrics/history-columns", "GET", history_columns, MetricHistoryColumns, heavy=True),
     ]

@@ -164,9 +164,12 @@ ENDPOINTS: tuple[JsonEndpoint, ...] = (
         "/logged-models/{model_id}/tags/{tag_key:path}", ("DELETE",), delete_logged_model_tag
     ),
     JsonEndpoint("/logged-models/{model_id}/params", ("POST",), log_logged_model_params),
-    JsonEndpoint("/logged-models/search", ("POST",), search_logged_models),
+    JsonEndpoint("/logged-models/search", ("POST",), search_logged_models, heavy=True),
     JsonEndpoint(
-        "/logged-models/{model_id}/artifacts/directories", ("GET",), list_logged_model_artifacts
+        "/logged-models/{model_id}/artifacts/directories",
+        ("GET",),
+        list_logged_model_artifacts,
+        heavy=True,
     ),
     JsonEndpoint("/runs/outputs", ("POST",), log_outputs),
 )

@@ -8,7 +8,7 @@ its path and methods, and :func:`routes` serves every entry under MLflow's base 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from labtrack import _protocol as wire
@@ -16,7 +16,7 @@ from labtrack._tags import MLFLOW_LOGGED_MODELS
 from labtrack.entities import RunStatus, RunTag
 from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
 from labtrack.server._artifact_files import request_path
-from labtrack.server._json_endpoints import JsonEndpoint, json_routes
+from labtrack.server._json_endpoints import JsonEndpoint, ListInParts, json_routes
 from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE, validate_batch_limits
 
 if TYPE_CHECKING:
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 VIEW_TYPES = ("ACTIVE_ONLY", "DELETED_ONLY", "ALL")
 BULK_INTERVAL_MAX_RESULTS = 2500
 BULK_INTERVAL_MAX_RUNS = 100
+#: Runs a search reads, encodes and sends at a time (runs/search answers up to 50,000).
+SEARCH_PAGE_SIZE = 2500
 _SEE_DOCS = " See the API docs for more information about request parameters."
 
 
@@ -170,19 +172,34 @@ def get_run(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return {"run": wire.run_to_json(ctx.service.get_run(p.run_id()))}
 
 
-def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    page = ctx.service.search_runs(
+def search_runs(ctx: ServerContext, p: Params) -> dict[str, Any] | ListInParts:
+    """Up to ``max_results`` runs (MLflow's limit: 50,000). More than a page of them is
+    read and sent a page at a time, so a large answer is never held whole."""
+    pages = ctx.service.search_runs_in_pages(
         p.str_list("experiment_ids"),
         filter_string=p.string("filter"),
         view_type=p.enum("run_view_type", VIEW_TYPES, default="ACTIVE_ONLY"),
         max_results=p.int32("max_results") or 1000,
         order_by=p.str_list("order_by"),
         page_token=p.string("page_token"),
+        page_size=SEARCH_PAGE_SIZE,
     )
-    out = _repeated("runs", [wire.run_to_json(r) for r in page])
-    if page.token:
-        out["next_page_token"] = page.token
-    return out
+    first = next(pages)  # a bad request fails here, before any of the answer is sent
+    token = first.token
+    tail = {"next_page_token": token} if token else {}
+    second = next(pages, None)
+    if second is None:
+        return {**_repeated("runs", [wire.run_to_json(r) for r in first]), **tail}
+
+    ahead = [first, second]  # let go of each part once it is sent
+
+    def parts() -> Iterator[list[dict[str, Any]]]:
+        while ahead:
+            yield [wire.run_to_json(r) for r in ahead.pop(0)]
+        for part in pages:
+            yield [wire.run_to_json(r) for r in part]
+
+    return ListInParts("runs", parts(), lambda: tail)
 
 
 def log_metric(ctx: ServerContext, p: Params) -> dict[str, Any]:
@@ -224,7 +241,7 @@ def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
         metrics,
         p.objects("params", wire.param_from_json),
         _tags(p),
-        mlflow_limits=True,
+        limits="mlflow",
     )
     return {}
 
@@ -365,7 +382,7 @@ def log_batch_with_models(
             plain.append(wire.metric_from_json(item, f"metrics[{i}]"))
     ctx.service.log_model_metrics(run_id, linked)
     if plain or params or tags:
-        ctx.service.log_batch(run_id, plain, params, tags, mlflow_limits=True)
+        ctx.service.log_batch(run_id, plain, params, tags, limits="mlflow")
     return {}
 
 
@@ -377,7 +394,7 @@ def _batch_too_large(size: int, limit: int) -> LabtrackError:
 
 ENDPOINTS: tuple[JsonEndpoint, ...] = (
     JsonEndpoint("/experiments/create", ("POST",), create_experiment),
-    JsonEndpoint("/experiments/search", ("GET", "POST"), search_experiments),
+    JsonEndpoint("/experiments/search", ("GET", "POST"), search_experiments, heavy=True),
     JsonEndpoint("/experiments/get", ("GET",), get_experiment),
     JsonEndpoint("/experiments/get-by-name", ("GET",), get_experiment_by_name),
     JsonEndpoint("/experiments/delete", ("POST",), delete_experiment),
@@ -390,7 +407,7 @@ ENDPOINTS: tuple[JsonEndpoint, ...] = (
     JsonEndpoint("/runs/delete", ("POST",), delete_run),
     JsonEndpoint("/runs/restore", ("POST",), restore_run),
     JsonEndpoint("/runs/get", ("GET",), get_run),
-    JsonEndpoint("/runs/search", ("POST", "GET"), search_runs),
+    JsonEndpoint("/runs/search", ("POST", "GET"), search_runs, heavy=True),
     JsonEndpoint("/runs/log-metric", ("POST",), log_metric),
     JsonEndpoint("/runs/log-parameter", ("POST",), log_param),
     JsonEndpoint("/runs/set-tag", ("POST",), set_tag),
@@ -405,14 +422,15 @@ ENDPOINTS: tuple[JsonEndpoint, ...] = (
     ),
     JsonEndpoint("/runs/log-inputs", ("POST",), log_inputs),
     JsonEndpoint("/runs/log-model", ("POST",), log_model),
-    JsonEndpoint("/metrics/get-history", ("GET",), get_metric_history),
+    JsonEndpoint("/metrics/get-history", ("GET",), get_metric_history, heavy=True),
     JsonEndpoint(
         "/metrics/get-history-bulk-interval",
         ("GET",),
         get_metric_history_bulk_interval,
         extra_bases=("/api/2.11/mlflow",),
+        heavy=True,
     ),
-    JsonEndpoint("/artifacts/list", ("GET",), list_artifacts),
+    JsonEndpoint("/artifacts/list", ("GET",), list_artifacts, heavy=True),
 )
 
 

@@ -91,8 +91,8 @@ def search_datasets(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 UI_ENDPOINTS: tuple[JsonEndpoint, ...] = (
-    JsonEndpoint("/metrics/get-history-bulk", ("GET",), get_metric_history_bulk),
-    JsonEndpoint("/experiments/search-datasets", ("POST",), search_datasets),
+    JsonEndpoint("/metrics/get-history-bulk", ("GET",), get_metric_history_bulk, heavy=True),
+    JsonEndpoint("/experiments/search-datasets", ("POST",), search_datasets, heavy=True),
 )
 
 

@@ -410,7 +410,7 @@ ENDPOINTS: tuple[JsonEndpoint, ...] = (
     JsonEndpoint("/registered-models/rename", ("POST",), rename_registered_model),
     JsonEndpoint("/registered-models/update", ("PATCH",), update_registered_model),
     JsonEndpoint("/registered-models/delete", ("DELETE",), delete_registered_model),
-    JsonEndpoint("/registered-models/search", ("GET",), search_registered_models),
+    JsonEndpoint("/registered-models/search", ("GET",), search_registered_models, heavy=True),
     JsonEndpoint("/registered-models/get-latest-versions", ("GET", "POST"), get_latest_versions),
     JsonEndpoint("/registered-models/set-tag", ("POST",), set_registered_model_tag),
     JsonEndpoint("/registered-models/delete-tag", ("DELETE",), delete_registered_model_tag),
@@ -423,7 +423,7 @@ ENDPOINTS: tuple[JsonEndpoint, ...] = (
     JsonEndpoint("/model-versions/transition-stage", ("POST",), transition_model_version_stage),
     JsonEndpoint("/model-versions/delete", ("DELETE",), delete_model_version),
     JsonEndpoint("/model-versions/get-download-uri", ("GET",), get_model_version_download_uri),
-    JsonEndpoint("/model-versions/search", ("GET",), search_model_versions),
+    JsonEndpoint("/model-versions/search", ("GET",), search_model_versions, heavy=True),
     JsonEndpoint("/model-versions/set-tag", ("POST",), set_model_version_tag),
     JsonEndpoint("/model-versions/delete-tag", ("DELETE",), delete_model_version_tag),
 )

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from labtrack import _protocol as wire
 from labtrack._gc import paused_gc
@@ -40,6 +40,11 @@ from labtrack.entities import (
 from labtrack.errors import EndpointNotFound, NotImplementedYet, ResourceDoesNotExist
 from labtrack.validation import (
     MAX_BATCH_LOG_REQUEST_SIZE,
+    MAX_BULK_METRIC_KEYS,
+    MAX_BULK_METRIC_POINTS,
+    MAX_BULK_PARAMS,
+    MAX_BULK_TAGS,
+    MAX_BULK_TEXT,
     MAX_ENTITIES_PER_BATCH,
     MAX_METRICS_PER_BATCH,
     MAX_PARAMS_TAGS_PER_BATCH,
@@ -53,7 +58,6 @@ if TYPE_CHECKING:
 
 API = "/api/2.0/mlflow"
 LABTRACK_API = "/api/2.0/labtrack"
-BULK_CHUNK = 200_000  # metric points per bulk request
 _VIEW_NAMES = {
     ViewType.ACTIVE_ONLY: "ACTIVE_ONLY",
     ViewType.DELETED_ONLY: "DELETED_ONLY",
@@ -242,20 +246,26 @@ class RestStore:
         tags: Sequence[RunTag],
         request_id: str | None,
     ) -> None:
-        starts = range(0, max(len(metrics), 1), BULK_CHUNK)
-        for n, start in enumerate(starts):
-            chunk = metrics[start : start + BULK_CHUNK]
+        """The batch in requests within the bulk endpoint's limits, each with its own id."""
+        metric_chunks = list(_bulk_metric_chunks(metrics))
+        param_chunks = list(_bulk_text_chunks(params, MAX_BULK_PARAMS))
+        tag_chunks = list(_bulk_text_chunks(tags, MAX_BULK_TAGS))
+        count = max(len(metric_chunks), len(param_chunks), len(tag_chunks), 1)
+        batch_id = request_id or uuid.uuid4().hex
+        for n in range(count):
+            chunk = metric_chunks[n] if n < len(metric_chunks) else ()
+            some_params = param_chunks[n] if n < len(param_chunks) else ()
+            some_tags = tag_chunks[n] if n < len(tag_chunks) else ()
             body: dict[str, Any] = {
                 "run_id": run_id,
-                "request_id": f"{request_id or uuid.uuid4().hex}-{n}"
-                if len(starts) > 1
-                else (request_id or uuid.uuid4().hex),
+                "request_id": f"{batch_id}-{n}" if count > 1 else batch_id,
             }
             if chunk:
                 body["metrics"] = _columns(chunk)
-            if n == 0:
-                body["params"] = [{"key": p.key, "value": p.value} for p in params]
-                body["tags"] = [{"key": t.key, "value": t.value} for t in tags]
+            if some_params:
+                body["params"] = [{"key": p.key, "value": p.value} for p in some_params]
+            if some_tags:
+                body["tags"] = [{"key": t.key, "value": t.value} for t in some_tags]
             self.http.request("POST", f"{LABTRACK_API}/runs/log-bulk", json=body, idempotent=True)
 
     def _log_mlflow_batches(
@@ -744,6 +754,41 @@ def _segment(model_id: str) -> str:
     from urllib.parse import quote
 
     return quote(model_id, safe="")
+
+
+_KeyValue = TypeVar("_KeyValue", Param, RunTag)
+
+
+def _bulk_metric_chunks(metrics: Sequence[Metric]) -> Iterator[Sequence[Metric]]:
+    """``metrics`` in runs of at most MAX_BULK_METRIC_POINTS points of MAX_BULK_METRIC_KEYS
+    keys (the bulk endpoint's per-request limits)."""
+    start, keys = 0, set[str]()
+    for i, metric in enumerate(metrics):
+        if metric.key not in keys:
+            if len(keys) == MAX_BULK_METRIC_KEYS:
+                yield metrics[start:i]
+                start, keys = i, set()
+            keys.add(metric.key)
+        if i + 1 - start == MAX_BULK_METRIC_POINTS:
+            yield metrics[start : i + 1]
+            start, keys = i + 1, set()
+    if start < len(metrics):
+        yield metrics[start:]
+
+
+def _bulk_text_chunks(items: Sequence[_KeyValue], limit: int) -> Iterator[Sequence[_KeyValue]]:
+    """Params (or tags) in runs of at most ``limit`` items, each with a share of
+    MAX_BULK_TEXT characters of keys and values (params and tags go in the same requests)."""
+    start, size = 0, 0
+    share = MAX_BULK_TEXT // 2
+    for i, item in enumerate(items):
+        length = len(item.key) + len(item.value)
+        if i > start and (i - start == limit or size + length > share):
+            yield items[start:i]
+            start, size = i, 0
+        size += length
+    if start < len(items):
+        yield items[start:]
 
 
 def _columns(metrics: Sequence[Metric]) -> dict[str, Any]:

@@ -7,9 +7,9 @@ names, lifecycle checks that need no storage). Stores below it only store.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from labtrack import validation as v
 from labtrack._clock import now_ms
@@ -226,12 +226,16 @@ class TrackingService:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         *,
-        mlflow_limits: bool = False,
+        limits: Literal["mlflow", "bulk"] | None = None,
         request_id: str | None = None,
     ) -> None:
-        """Validate and store a batch. ``mlflow_limits`` applies MLflow's per-request caps."""
-        if mlflow_limits:
+        """Validate and store a batch. ``limits``: the per-request caps of MLflow's
+        log-batch, or of labtrack's bulk endpoint (a server applies them; None: none)."""
+        if limits == "mlflow":
             v.validate_batch_limits(metrics, params, tags)
+        elif limits == "bulk":
+            keys = len({m.key for m in metrics})
+            v.validate_bulk_limits(len(metrics), keys, len(params), len(tags))
         with paused_gc():
             checked_metrics = [
                 v.validate_metric_point(m, path=f"metrics[{i}]") for i, m in enumerate(metrics)
@@ -245,6 +249,8 @@ class TrackingService:
             v.validate_tag(t.key, t.value, truncate=self.truncate, path=f"tags[{i}]")
             for i, t in enumerate(tags)
         ]
+        if limits == "bulk":
+            v.validate_bulk_text(checked_params, checked_tags)
         if request_id is not None and not (
             isinstance(request_id, str) and 0 < len(request_id) <= 64
         ):
@@ -299,20 +305,53 @@ class TrackingService:
         order_by: Sequence[str] | None = None,
         page_token: str | None = None,
     ) -> PagedList[Run]:
+        return self.store.search_runs(
+            *self._run_search(experiment_ids, filter_string, view_type, max_results, order_by),
+            page_token,
+        )
+
+    def search_runs_in_pages(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None = None,
+        view_type: int | str | None = ViewType.ACTIVE_ONLY,
+        max_results: int = 1000,
+        order_by: Sequence[str] | None = None,
+        page_token: str | None = None,
+        *,
+        page_size: int = 2500,
+    ) -> Iterator[PagedList[Run]]:
+        """The page :meth:`search_runs` answers, in parts of at most ``page_size`` runs
+        loaded one at a time (a server sends a large answer part by part instead of
+        holding it whole); each part's ``token`` is the page's. The arguments are checked
+        when the iterator is made, the filter when the first ``next()`` reads the first part."""
+        search = self._run_search(experiment_ids, filter_string, view_type, max_results, order_by)
+        in_pages = getattr(self.store, "search_runs_in_pages", None)
+        if in_pages is not None:
+            parts: Iterator[PagedList[Run]] = in_pages(*search, page_token, page_size)
+            return parts
+
+        def whole() -> Iterator[PagedList[Run]]:  # a store that cannot read in parts
+            yield self.store.search_runs(*search, page_token)
+
+        return whole()
+
+    @staticmethod
+    def _run_search(
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: int | str | None,
+        max_results: int,
+        order_by: Sequence[str] | None,
+    ) -> tuple[list[str], str | None, int, int, list[str] | None]:
+        """A run search's arguments, checked, in the store's order (page token aside)."""
         if isinstance(experiment_ids, str):
             experiment_ids = [experiment_ids]
         ids = [v.validate_experiment_id(e) for e in experiment_ids]
         max_results = v.validate_max_results(max_results, v.MAX_RESULTS_SEARCH_RUNS, "search_runs")
         if filter_string is not None and not isinstance(filter_string, str):
             raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
-        return self.store.search_runs(
-            ids,
-            filter_string,
-            ViewType.parse(view_type),
-            max_results,
-            _as_list(order_by),
-            page_token,
-        )
+        return ids, filter_string, ViewType.parse(view_type), max_results, _as_list(order_by)
 
     def search_dataset_summaries(
         self, experiment_ids: Sequence[str]

@@ -22,7 +22,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from labtrack.errors import BadRequest, PermissionDenied
+from labtrack.errors import BadRequest, PayloadTooLarge, PermissionDenied
 from labtrack.server._body import read_body
 from labtrack.server._cross_site import is_ui_path, same_origin
 
@@ -96,8 +96,8 @@ def set_csrf_cookie(request: Request, response: Response, token: str) -> None:
     )
 
 
-def _form_too_large(size: int, limit: int) -> BadRequest:
-    return BadRequest("Form too large")
+def _form_too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The form of {size} bytes is larger than the limit of {limit}")
 
 
 async def write_form(request: Request) -> dict[str, str]:

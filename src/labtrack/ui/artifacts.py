@@ -329,7 +329,7 @@ def routes(ctx: ServerContext) -> list[Route]:
         return raw_file(_repository(ctx, run), request)
 
     return [
-        Route("/runs/{run_id}/artifacts", ("GET",), artifacts),
+        Route("/runs/{run_id}/artifacts", ("GET",), artifacts, heavy=True),
         Route("/runs/{run_id}/artifacts/raw", ("GET",), raw),
     ]
 

@@ -263,6 +263,6 @@ def routes(ctx: ServerContext) -> list[Route]:
         return json_response({"key": key, "series": out})
 
     return [
-        Route("/compare", ("GET",), compare),
-        Route("/compare/metric-history", ("GET",), metric_history),
+        Route("/compare", ("GET",), compare, heavy=True),
+        Route("/compare/metric-history", ("GET",), metric_history, heavy=True),
     ]

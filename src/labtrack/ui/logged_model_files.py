@@ -84,6 +84,6 @@ def routes(ctx: ServerContext) -> list[Route]:
         return raw_file(model_tree(ctx, model).repo, request)
 
     return [
-        Route("/logged-models/{model_id}/artifacts", ("GET",), files),
+        Route("/logged-models/{model_id}/artifacts", ("GET",), files, heavy=True),
         Route("/logged-models/{model_id}/artifacts/raw", ("GET",), raw),
     ]

@@ -257,7 +257,7 @@ def routes(ctx: ServerContext) -> list[Route]:
 
     return [
         Route("/runs/{run_id}", ("GET",), run_page),
-        Route("/runs/{run_id}/metrics/{key:path}", ("GET",), metric),
+        Route("/runs/{run_id}/metrics/{key:path}", ("GET",), metric, heavy=True),
         Route("/runs/{run_id}/rename", ("POST",), rename),
         Route("/runs/{run_id}/delete", ("POST",), delete),
         Route("/runs/{run_id}/restore", ("POST",), restore),

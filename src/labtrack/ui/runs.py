@@ -446,6 +446,6 @@ def routes(ctx: ServerContext) -> list[Route]:
         return await perform(request, action, "/experiments")
 
     return [
-        Route("/runs", ("GET",), runs),
+        Route("/runs", ("GET",), runs, heavy=True),
         Route("/runs/actions", ("POST",), actions),
     ]

@@ -608,6 +608,35 @@ class SqlStore:
             found = _reads.load_runs(conn, rows, self._codec)
         return PagedList(found, token)
 
+    def search_runs_in_pages(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str | None,
+        view_type: int,
+        max_results: int,
+        order_by: Sequence[str] | None,
+        page_token: str | None,
+        page_size: int,
+    ) -> Iterator[PagedList[Run]]:
+        """:meth:`search_runs`'s page in parts of ``page_size`` runs, each with the page's
+        token. The search is one query (one order, whatever changes meanwhile); each part's
+        params, tags and metrics are loaded when the caller asks for that part."""
+        from labtrack.store.sql.search_sql import run_query
+
+        page = OffsetPage(page_token, max_results)
+        pks = [_experiment_pk(e) for e in experiment_ids]
+        if not pks:
+            yield PagedList([], None)
+            return
+        query = run_query(pks, view_type, filter_string, order_by, self._codec)
+        with self._read() as conn:
+            rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
+        for start in range(0, max(len(rows), 1), page_size):
+            part = rows[start : start + page_size]
+            with self._read() as conn:
+                found = _reads.load_runs(conn, part, self._codec)
+            yield PagedList(found, token)
+
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         if datasets:
             self._write_retrying(self._log_inputs, run_id, datasets)
