@@ -30,7 +30,7 @@ class Route:
     tags: tuple[str, ...] = ()
     #: For an endpoint whose body FastAPI parses into a model: read that body first
     #: through the server's one reader (labtrack/server/_body.py), refusing one larger
-    #: than this many bytes.
+    #: than this many bytes, and parse a JSON body with its parser.
     body_limit: int | None = None
 
 
@@ -49,11 +49,12 @@ def add_routes(app: FastAPI, table: list[Route]) -> None:
 
 
 def _bounded_route(limit: int) -> type[Any]:
-    """A FastAPI route class that reads the request body through the server's reader."""
+    """A FastAPI route class that reads the request body through the server's reader
+    (and parses JSON with its parser, whose answer FastAPI then takes)."""
     from fastapi.routing import APIRoute
     from starlette.requests import Request
 
-    from labtrack.server._body import read_body
+    from labtrack.server._body import parse_json, read_body
 
     class BoundedBodyRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Any]:
@@ -70,7 +71,11 @@ def _bounded_route(limit: int) -> type[Any]:
                     sent = True
                     return {"type": "http.request", "body": body, "more_body": False}
 
-                return await handle(Request(request.scope, receive))
+                bounded = Request(request.scope, receive)
+                media_type = request.headers.get("content-type", "").split(";")[0].strip()
+                if body.strip() and (not media_type or media_type.endswith("json")):
+                    bounded._json = parse_json(body)  # what Request.json() returns
+                return await handle(bounded)
 
             return handler
 
