@@ -145,6 +145,8 @@ def _depth_over_limit(value: Any) -> bool:
         if not level:
             return False
         children = list(chain.from_iterable(map(_children, level)))
+        if _CONTAINERS.isdisjoint(map(type, children)):
+            return False
         level = list(compress(children, map(_CONTAINERS.__contains__, map(type, children))))
     return bool(level)
 
