@@ -250,6 +250,21 @@ def test_param_and_tag_keys_are_checked() -> None:
         v.validate_tag("", "1")
 
 
+@pytest.mark.parametrize("key", [[], {}, ["loss"], {"a": 1}])
+def test_a_key_that_is_not_even_hashable_is_refused(key: Any) -> None:
+    """A list or a dict as a key (a hostile log-batch item) is a clear refusal, naming the
+    request field when there is one, not a TypeError from the cache of valid keys."""
+    kind = type(key).__name__
+    with refused(f"Metric key must be a string, got {kind} (parameter 'metrics[0].name')"):
+        v.validate_metric(key, 1.0, 1, 0, path="metrics[0]")
+    with refused(f"Metric key must be a string, got {kind}"):
+        v.validate_metric_point(Metric(key, 1.0, 1, 0))
+    with refused(f"Param key must be a string, got {kind} (parameter 'params[2].key')"):
+        v.validate_param(key, "1", path="params[2]")
+    with refused(f"Tag key must be a string, got {kind}"):
+        v.validate_tag(key, "1")
+
+
 def test_experiment_tags() -> None:
     assert v.validate_experiment_tag("k", 5) == ("k", "5")
     assert v.validate_experiment_tag("k", "e" * 20_000) == ("k", "e" * 20_000)

@@ -28,7 +28,6 @@ from labtrack.entities import (
     Metric,
     MetricSummary,
     ModelVersion,
-    Param,
     RegisteredModel,
     RegistryEvent,
     Run,
@@ -36,7 +35,6 @@ from labtrack.entities import (
     RunInfo,
     RunInputs,
     RunOutputs,
-    RunTag,
 )
 from labtrack.errors import InvalidParameterValue
 
@@ -305,18 +303,6 @@ def run_from_json(d: Mapping[str, Any]) -> Run:
         ),
         outputs=RunOutputs(tuple(model_output_from_json(m) for m in model_outputs)),
     )
-
-
-def param_from_json(d: Any) -> Param:
-    if not isinstance(d, Mapping):
-        raise InvalidParameterValue(f"Invalid param {d!r}: expected {{'key': ..., 'value': ...}}")
-    return Param(d.get("key"), d.get("value"))  # type: ignore[arg-type]  # validated later
-
-
-def tag_from_json(d: Any) -> RunTag:
-    if not isinstance(d, Mapping):
-        raise InvalidParameterValue(f"Invalid tag {d!r}: expected {{'key': ..., 'value': ...}}")
-    return RunTag(d.get("key"), d.get("value"))  # type: ignore[arg-type]  # validated later
 
 
 def file_info_to_json(f: FileInfo) -> dict[str, Any]:

@@ -73,18 +73,19 @@ def validate_key(key: Any, what: str, path: str | None = None) -> str:
     A key with characters MLflow does not allow, or that resolves to another path, is
     refused with MLflow's message, naming the request field ``path`` (default: ``name``
     for a metric, ``key`` otherwise, as MLflow's)."""
-    if key in _valid_keys:
+    if type(key) is str and key in _valid_keys:
         return key
     if key is None or key == "":
         raise InvalidParameterValue(f"{what} key must be a non-empty string")
     if not isinstance(key, str):
-        raise InvalidParameterValue(f"{what} key must be a string, got {type(key).__name__}")
+        where = f" (parameter '{path}')" if path else ""
+        raise InvalidParameterValue(f"{what} key must be a string, got {type(key).__name__}{where}")
+    field = path or ("name" if what == "Metric" else "key")
     if len(key) > MAX_ENTITY_KEY_LENGTH:
         raise InvalidParameterValue(
             f"{what} key {key[:50]!r}... is {len(key)} characters long; "
             f"the limit is {MAX_ENTITY_KEY_LENGTH}"
         )
-    field = path or ("name" if what == "Metric" else "key")
     if not _KEY_RE.match(key):
         raise InvalidParameterValue(
             f"Invalid value {json.dumps(key)} for parameter '{field}' supplied: Names may only "
@@ -120,9 +121,10 @@ def _truncate(value: str, limit: int, what: str, truncate: bool) -> str:
 
 def validate_metric(key: Any, value: Any, timestamp: Any, step: Any, *, path: str = "") -> Metric:
     """Check one metric point and return it with value as float, timestamp and step as int."""
-    # The common case (a known key, a float, int timestamp and step) costs four type checks.
+    # The common case (a known key, a float, int timestamp and step) costs five type checks.
     if (
-        key in _valid_keys
+        type(key) is str
+        and key in _valid_keys
         and type(value) is float
         and type(timestamp) is int
         and type(step) is int
@@ -138,7 +140,8 @@ def validate_metric_point(metric: Any, *, path: str = "") -> Metric:
     if type(metric) is Metric:
         key, value, timestamp, step = metric
         if (
-            key in _valid_keys
+            type(key) is str
+            and key in _valid_keys
             and type(value) is float
             and type(timestamp) is int
             and type(step) is int

@@ -438,3 +438,47 @@ def test_write_refusal_creates_nothing_outside(hostile: Hostile) -> None:
     with pytest.raises(InvalidParameterValue, match="outside the artifact root"):
         hostile.repo.log_bytes(b"x", "link_dir/a/b/c.txt")
     assert not (hostile.outside / "a").exists()
+
+
+# -- paths the filesystem refuses --------------------------------------------------------
+LONG_NAME = "n" * 300  # over every common filesystem's 255-byte name limit
+
+
+def every_use(repo: LocalArtifactRepository, path: str) -> dict[str, Callable[[], object]]:
+    return {
+        "get_file_info": lambda: repo.get_file_info(path),
+        "list_artifacts": lambda: repo.list_artifacts(path),
+        "open": lambda: repo.open(path),
+        "log_bytes": lambda: repo.log_bytes(b"x", path),
+        "delete_artifacts": lambda: repo.delete_artifacts(path),
+    }
+
+
+@pytest.mark.parametrize("path", [LONG_NAME, f"dir/{LONG_NAME}", f"dir/{LONG_NAME}/f.txt"])
+def test_a_name_longer_than_the_filesystem_holds_is_refused(
+    repo: LocalArtifactRepository, path: str
+) -> None:
+    repo.log_bytes(b"x", "dir/ok.txt")
+    for use, call in every_use(repo, path).items():
+        with pytest.raises(InvalidParameterValue, match="is too long"):
+            call()
+        assert _tree(repo.root) == {"dir": None, "dir/ok.txt": b"x"}, use
+
+
+@needs_symlinks
+@pytest.mark.parametrize("path", ["loop", "loop/f.txt", "a/loop/deeper/f.txt"])
+def test_a_symlink_loop_is_refused(repo: LocalArtifactRepository, path: str) -> None:
+    repo.log_bytes(b"x", "a/ok.txt")
+    os.symlink("loop", repo.root / "loop")
+    os.symlink("loop", repo.root / "a" / "loop")
+    uses = every_use(repo, path)
+    writes = {name: uses.pop(name) for name in ("log_bytes", "delete_artifacts")}
+    for call in uses.values():
+        with pytest.raises(InvalidParameterValue, match="symlink"):
+            call()
+    if path != "loop":  # (writing or deleting "loop" itself replaces or removes the link)
+        for use, call in writes.items():
+            with pytest.raises(InvalidParameterValue):
+                call()
+            assert (repo.root / "loop").is_symlink(), use
+    assert _read(repo, "a/ok.txt") == b"x"

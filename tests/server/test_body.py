@@ -4,6 +4,8 @@ The same request gets the same answer on a JSON endpoint (``experiments/create``
 artifact endpoint that reads JSON (``mpu/create``) and an artifact upload: a client that
 disconnects mid-body gets a 400 (and nothing is logged as a server error), a negative
 or non-numeric Content-Length is a 400, and the size limit is enforced while reading.
+Its JSON parser refuses what no handler could use (text that is not UTF-8 JSON, nesting
+past the limit, lone surrogates), naming the field where there is one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from labtrack.errors import BadRequest, InvalidParameterValue
+from labtrack.server._body import MAX_JSON_DEPTH, parse_json
 from labtrack.server.app import ServerConfig, create_app
 
 API = "/api/2.0/mlflow"
@@ -256,3 +260,81 @@ def test_a_refused_body_closes_the_connection_and_a_read_one_keeps_it(live_serve
         # The client opens a new connection for the next request.
         again = client.post("/api/2.0/mlflow/experiments/create", json={"name": "again"})
         assert again.status_code == 200
+
+
+# -- the JSON parser ---------------------------------------------------------------------
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"name": "\\ud83d\\ude00"}', {"name": "\U0001f600"}),  # a pair is one character
+        ('{"name": "\\\\ud800"}', {"name": "\\ud800"}),  # an escaped backslash, not a surrogate
+        ('{"name": "\\uD7FF"}', {"name": "\ud7ff"}),  # below the surrogates
+        (f'{{"v": {nested(MAX_JSON_DEPTH - 1)}}}', {"v": json.loads(nested(MAX_JSON_DEPTH - 1))}),
+        (f'{{"v": "{"[" * 500}"}}', {"v": "[" * 500}),  # brackets in strings do not nest
+        ("[" + ",".join(["[]"] * 2000) + "]", [[]] * 2000),  # many brackets, shallow
+    ],
+)
+async def test_json_that_is_parsed(text: str, expected: Any) -> None:
+    assert parse_json(text.encode()) == expected
+    assert parse_json(text) == expected
+
+
+async def test_json_in_utf16_is_parsed_as_json_allows() -> None:
+    assert parse_json('{"name": "é"}'.encode("utf-16")) == {"name": "é"}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ('{"name": "\\ud800"}', "name"),
+        ('{"name": "ok", "tags": [{"key": "k", "value": "a\\uDFFFb"}]}', "tags[0].value"),
+        (
+            '{"params": [{"key": "p", "value": "v"}, {"key": "\\udbff", "value": "v"}]}',
+            "params[1].key",
+        ),
+        ('{"a": {"b": ["x", "\\ude00"]}}', "a.b[1]"),
+        ('["\\ud800"]', "[0]"),
+        ('"\\ud800"', "body"),
+    ],
+)
+async def test_a_lone_surrogate_is_refused_naming_its_field(text: str, field: str) -> None:
+    with pytest.raises(
+        InvalidParameterValue, match=re.escape(f"for parameter '{field}' supplied:")
+    ):
+        parse_json(text.encode())
+
+
+async def test_a_lone_surrogate_in_a_field_name_is_refused() -> None:
+    with pytest.raises(InvalidParameterValue, match=r"Invalid field name .* not a valid Unicode"):
+        parse_json(b'{"ok": {"\\ud800": 1}}')
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'{{"v": {nested(MAX_JSON_DEPTH)}}}',
+        f'{{"v": [{",".join([nested(3)] * 30 + [nested(MAX_JSON_DEPTH)])}]}}',
+        '{"a":' * (MAX_JSON_DEPTH + 1) + "1" + "}" * (MAX_JSON_DEPTH + 1),
+        nested(100_000),  # past Python's own recursion limit
+    ],
+)
+async def test_json_nested_past_the_limit_is_refused(text: str) -> None:
+    with pytest.raises(BadRequest, match=f"more than {MAX_JSON_DEPTH} levels deep"):
+        parse_json(text.encode())
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"name": "\xed\xa0\x80"}',  # a surrogate encoded as UTF-8 bytes (CESU), not UTF-8
+        b'{"name": "\xff"}',
+        b'{"name": ',
+    ],
+)
+async def test_text_that_is_not_utf8_json_is_malformed(raw: bytes) -> None:
+    with pytest.raises(BadRequest, match="Malformed JSON in request body"):
+        parse_json(raw)

@@ -1,13 +1,20 @@
 """Fuzzing the server: whatever a client sends, the answer is never a 500 or a traceback.
 
 MLflow's endpoints get Hypothesis-generated JSON bodies and query strings built from
-the field names they use (with wrong types, huge and odd values); labtrack's own
-endpoints are fuzzed by Schemathesis from their OpenAPI document.
+the field names they use (with wrong types, huge and odd values), and bodies of the
+shapes attackers send (lone surrogates, arrays and objects where a key is expected,
+nesting far past any real request, over-long strings); labtrack's own endpoints are
+fuzzed by Schemathesis from their OpenAPI document. Every test runs against a real
+server on SQLite and on PostgreSQL, over one keep-alive connection, which must never be
+dropped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -16,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.core.result import Err
 
+from databases import fresh_database
 from livesrv import serve_in_thread
 
 FIELDS = [
@@ -89,6 +97,48 @@ values = st.recursive(
 bodies = st.dictionaries(st.sampled_from(FIELDS), values, max_size=6)
 
 
+# -- hostile shapes, as JSON text (httpx's encoder refuses lone surrogates, and Python's
+# recursion limit stops any encoder from writing the deepest nesting) -------------------
+def _nested(depth: int, kind: str) -> str:
+    if kind == "[":
+        return "[" * depth + "]" * depth
+    return '{"key":' * depth + '"x"' + "}" * depth
+
+
+surrogates = st.builds(
+    lambda before, lone, after: json.dumps(before + lone + after),
+    st.text(max_size=5),
+    st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+    st.text(max_size=5),
+)
+deep = st.builds(_nested, st.integers(min_value=60, max_value=20_000), st.sampled_from("[{"))
+long_strings = st.sampled_from([251, 256, 501, 6001, 8001, 20_001, 300_000]).map(
+    lambda n: json.dumps("k" * n)
+)
+plain = values.map(json.dumps)
+hostile_values = surrogates | deep | long_strings | plain
+
+
+def _item(key: str, value: str) -> str:
+    return f'{{"key": {key}, "value": {value}, "timestamp": 1, "step": 0}}'
+
+
+containers = st.sampled_from(["[]", "{}", '["loss"]', '{"key": "loss"}', "[[]]"])
+# log-batch style items whose key or value is hostile.
+items = st.builds(_item, containers | surrogates | long_strings, hostile_values) | st.builds(
+    _item, st.just('"loss"'), containers | surrogates | deep
+)
+item_lists = st.lists(items, min_size=1, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+field_names = st.sampled_from(FIELDS).map(json.dumps) | surrogates
+
+
+@st.composite
+def hostile_bodies(draw: st.DrawFn) -> str:
+    """A JSON object (as text) with some of its fields hostile."""
+    fields = draw(st.lists(st.tuples(field_names, hostile_values | item_lists), max_size=5))
+    return "{" + ", ".join(f"{name}: {value}" for name, value in fields) + "}"
+
+
 def mlflow_paths(method: str) -> list[str]:
     """The paths (under /api/2.0/mlflow) of MLflow's JSON endpoints that answer ``method``,
     from the server's route table."""
@@ -109,18 +159,52 @@ def mlflow_paths(method: str) -> list[str]:
 
 POST_ROUTES = mlflow_paths("POST")
 GET_ROUTES = mlflow_paths("GET")
+LOG_BULK = "/api/2.0/labtrack/runs/log-bulk"  # labtrack's own JSON body, parsed for FastAPI
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("fuzz")
-    with serve_in_thread(f"sqlite:///{tmp / 'db.db'}", str(tmp / "artifacts")) as url:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    tmp = tmp_path_factory.mktemp(f"fuzz-{request.param}")
+    with (
+        fresh_database(request.param, tmp) as db,
+        serve_in_thread(db, str(tmp / "artifacts")) as url,
+    ):
         yield url
+
+
+class KeepAlive:
+    """Fails the request that finds the connection of the previous one dropped: a new TCP
+    connection opened right after an answer (uvicorn closes an idle one after 5 seconds)."""
+
+    def __init__(self) -> None:
+        self.previous = ""
+        self.answered = time.monotonic()
+        self.idle = 0.0
+
+    def sending(self, request: httpx.Request) -> None:
+        self.idle = time.monotonic() - self.answered
+        request.extensions["trace"] = self.trace
+
+    def received(self, response: httpx.Response) -> None:
+        self.previous = f"{response.request.method} {response.request.url.path}"
+        self.previous += f" (answered {response.status_code})"
+        self.answered = time.monotonic()
+
+    def trace(self, event: str, info: dict) -> None:
+        if event == "connection.connect_tcp.complete" and self.previous and self.idle < 2:
+            raise AssertionError(f"the server dropped the connection after {self.previous}")
 
 
 @pytest.fixture(scope="module")
 def http(server: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server, timeout=30) as client:
+    keep_alive = KeepAlive()
+    hooks: dict[str, list[Callable[..., Any]]] = {
+        "request": [keep_alive.sending],
+        "response": [keep_alive.received],
+    }
+    with httpx.Client(base_url=server, timeout=30, event_hooks=hooks) as client:
         # Some real data so fuzzed ids and filters sometimes hit something.
         client.post("/api/2.0/mlflow/runs/create", json={"experiment_id": "0"})
         yield client
@@ -134,6 +218,10 @@ def check(response: httpx.Response) -> None:
         assert "Traceback" not in body["message"]
 
 
+def post_text(http: httpx.Client, path: str, text: str) -> httpx.Response:
+    return http.post(path, content=text.encode(), headers={"Content-Type": "application/json"})
+
+
 @pytest.mark.parametrize("path", POST_ROUTES)
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -141,6 +229,15 @@ def check(response: httpx.Response) -> None:
 @given(body=bodies)
 def test_post_endpoints_answer_every_body(http: httpx.Client, path: str, body: dict) -> None:
     check(http.post(f"/api/2.0/mlflow{path}", json=body))
+
+
+@pytest.mark.parametrize("path", [*(f"/api/2.0/mlflow{p}" for p in POST_ROUTES), LOG_BULK])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=hostile_bodies())
+def test_post_endpoints_answer_hostile_bodies(http: httpx.Client, path: str, body: str) -> None:
+    check(post_text(http, path, body))
 
 
 @pytest.mark.parametrize("path", GET_ROUTES)

@@ -14,24 +14,33 @@ root cannot hang a reader) and checked to be regular files. The remaining race
 - someone with shell access swapping a checked directory for a symlink between
 the check and the use - is outside what this repository can prevent; the
 repository itself never creates symlinks.
+
+The filesystem's refusals of a path (a name longer than it holds, a symlink loop, a file
+where a directory should be) are the caller's errors, 400s on a server: every primitive
+runs under :func:`_path_errors`, which translates them with :func:`path_error`.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from labtrack.artifacts._atomic import TEMP_PREFIX, atomic_copy_file, atomic_write_bytes
+from labtrack.artifacts._paths import _shown
 from labtrack.artifacts._uri import local_path_from_uri
 from labtrack.artifacts.base import ArtifactRepository
 from labtrack.entities import FileInfo
-from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
+from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
 
-__all__ = ["LocalArtifactRepository"]
+__all__ = ["LocalArtifactRepository", "path_error"]
+
+T = TypeVar("T")
 
 _READ_FLAGS = (
     os.O_RDONLY
@@ -39,6 +48,48 @@ _READ_FLAGS = (
     | getattr(os, "O_NOFOLLOW", 0)
     | getattr(os, "O_NONBLOCK", 0)
 )
+
+
+def path_error(exc: OSError, path: str) -> LabtrackError | None:
+    """The caller's error for the filesystem refusing the artifact path ``path``; None
+    when the failure is not the path's (a full disk, a permission: the owner's problem)."""
+    code = exc.errno
+    if code == errno.ENAMETOOLONG:
+        return InvalidParameterValue(
+            f"Artifact path {_shown(path)} is too long: the filesystem refused a name in it"
+        )
+    if code == errno.ELOOP:
+        return InvalidParameterValue(
+            f"Invalid artifact path {_shown(path)}: too many levels of symlinks (a loop)"
+        )
+    if code == errno.EISDIR:
+        return InvalidParameterValue(f"Artifact {_shown(path)} is a directory, not a file")
+    if code in (errno.ENOTDIR, errno.EEXIST):
+        return InvalidParameterValue(
+            f"Invalid artifact path {_shown(path)}: part of its parent path is a file"
+        )
+    if code in (errno.EINVAL, errno.EILSEQ):
+        return InvalidParameterValue(
+            f"Invalid artifact path {_shown(path)}: not a valid file name on this filesystem"
+        )
+    return None
+
+
+def _path_errors(primitive: Callable[..., T]) -> Callable[..., T]:
+    """``primitive(self, ..., path)`` (the artifact path comes last), with the filesystem's
+    refusals of ``path`` reported by :func:`path_error`."""
+
+    @functools.wraps(primitive)
+    def checked(self: LocalArtifactRepository, *args: Any) -> T:
+        try:
+            return primitive(self, *args)
+        except OSError as exc:
+            mapped = path_error(exc, args[-1])
+            if mapped is None:
+                raise
+            raise mapped from None
+
+    return checked
 
 
 def _is_within(path: str, root: str) -> bool:
@@ -78,6 +129,7 @@ class LocalArtifactRepository(ArtifactRepository):
 
     # -- reading ------------------------------------------------------------
 
+    @_path_errors
     def _stat(self, path: str) -> FileInfo | None:
         try:
             st = os.stat(self._resolve(path))
@@ -89,6 +141,7 @@ class LocalArtifactRepository(ArtifactRepository):
             return FileInfo(path=path, is_dir=False, file_size=st.st_size)
         return None  # sockets, FIFOs, devices are not artifacts
 
+    @_path_errors
     def _list_dir(self, path: str) -> list[FileInfo]:
         root_real = self._root_real()
         real = self._resolve(path, root_real)
@@ -120,6 +173,7 @@ class LocalArtifactRepository(ArtifactRepository):
                 result.append(FileInfo(path=child, is_dir=False, file_size=st.st_size))
         return result
 
+    @_path_errors
     def _open_read(self, path: str) -> BinaryIO:
         real = self._resolve(path)
         try:
@@ -174,14 +228,17 @@ class LocalArtifactRepository(ArtifactRepository):
             )
         return target
 
+    @_path_errors
     def _put_file(self, local_file: str, path: str) -> None:
         atomic_copy_file(local_file, self._prepare_write(path))
 
+    @_path_errors
     def _put_bytes(self, data: bytes, path: str) -> None:
         atomic_write_bytes(data, self._prepare_write(path))
 
     # -- deleting -----------------------------------------------------------
 
+    @_path_errors
     def _delete(self, path: str) -> None:
         root_real = self._root_real()
         if path == "":

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from labtrack.artifacts._atomic import TEMP_PREFIX, create_temp_file
 from labtrack.artifacts._paths import _shown, clean_artifact_path
+from labtrack.artifacts.local import path_error
 from labtrack.errors import (
     InternalError,
     InvalidParameterValue,
@@ -54,25 +55,13 @@ def request_file_path(raw: str | None) -> str:
 
 
 def os_error(exc: OSError, path: str) -> LabtrackError | None:
-    """The error to report for a filesystem failure on ``path``; None if it is unexpected."""
-    code = exc.errno
-    if code == errno.ENAMETOOLONG:
-        return InvalidParameterValue(f"Artifact path {_shown(path)} is too long")
-    if code == errno.EISDIR:
-        return InvalidParameterValue(f"Artifact {_shown(path)} is a directory, not a file")
-    if code in (errno.ENOTDIR, errno.EEXIST):
-        return InvalidParameterValue(
-            f"Invalid artifact path {_shown(path)}: part of its parent path is a file"
-        )
-    if code == errno.ELOOP:
-        return InvalidParameterValue(f"Invalid artifact path {_shown(path)}: too many symlinks")
-    if code in (errno.EINVAL, errno.EILSEQ):
-        return InvalidParameterValue(
-            f"Invalid artifact path {_shown(path)}: not a valid file name on the server"
-        )
-    if code in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+    """The error to report for a filesystem failure on ``path``; None if it is unexpected.
+
+    The path's own refusals are the local artifact repository's (``path_error``).
+    """
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
         return InternalError("The server's artifact storage is full")
-    return None
+    return path_error(exc, path)
 
 
 async def offload(path: str, fn: Callable[..., T], *args: Any) -> T:

@@ -11,17 +11,22 @@ uploads, the UI's forms):
   ``Content-Length``, gets a 400 (it is the client's failure, not the server's);
 - an answer sent before the body was read to its end (a refusal) closes the connection
   (:class:`CloseUnreadBody`): the server does not go on reading what it refused.
+- a JSON body is parsed by :func:`parse_json`, which refuses what no handler could use:
+  text that is not UTF-8 or not JSON, nesting deeper than :data:`MAX_JSON_DEPTH`, and
+  strings that are not valid Unicode (a lone surrogate escape such as ``"\\ud800"``,
+  which no database and no UTF-8 encoder takes), naming the field.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable
+from itertools import chain, compress
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect
 
-from labtrack.errors import BadRequest, LabtrackError, PayloadTooLarge
+from labtrack.errors import BadRequest, InvalidParameterValue, LabtrackError, PayloadTooLarge
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -29,6 +34,13 @@ if TYPE_CHECKING:
 
 #: The error for a body of ``size`` bytes over the ``limit``.
 TooLarge = Callable[[int, int], LabtrackError]
+
+#: How deeply a JSON body may nest arrays and objects. MLflow's deepest requests nest
+#: four levels (``log-inputs``: datasets, their tags); a bound keeps every later step
+#: (validation, error messages that show a value, storing one as text) far from
+#: Python's recursion limit.
+MAX_JSON_DEPTH = 64
+_CONTAINERS = frozenset((dict, list))
 
 
 def payload_too_large(size: int, limit: int) -> LabtrackError:
@@ -93,10 +105,7 @@ async def read_json(
     body = await read_body(request, limit, too_large=too_large)
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"Malformed JSON in request body: {exc}") from None
+    data = parse_json(body)
     if not isinstance(data, dict):
         raise BadRequest(f"The request body must be a JSON object, got {type(data).__name__}")
     return data
@@ -146,3 +155,88 @@ def _has_body(scope: Scope) -> bool:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
             return True
     return False
+
+
+def parse_json(data: bytes | str, what: str = "request body") -> Any:
+    """The JSON text ``data`` (the ``what`` of a request) as Python values.
+
+    BadRequest if it is not UTF-8 (nor the UTF-16 or -32 that JSON allows), not JSON, or
+    nested deeper than :data:`MAX_JSON_DEPTH`; InvalidParameterValue, naming the field,
+    if a string in it is not valid Unicode.
+    """
+    try:
+        text = data if isinstance(data, str) else data.decode(json.detect_encoding(data))
+        value = json.loads(text)
+    except RecursionError:
+        raise _too_deep(what) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Malformed JSON in {what}: {exc}") from None
+    # Cheap tests first: a body with fewer brackets than the bound cannot nest past it,
+    # and only a \u escape can put a surrogate into text that decoded strictly.
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH and _depth_over_limit(value):
+        raise _too_deep(what)
+    if "\\ud" in text or "\\uD" in text:
+        _refuse_surrogates(value, "")
+    return value
+
+
+def _too_deep(what: str) -> BadRequest:
+    return BadRequest(
+        f"The JSON in the {what} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+    )
+
+
+def _depth_over_limit(value: Any) -> bool:
+    """Whether ``value`` nests containers more than MAX_JSON_DEPTH deep (one level of
+    containers at a time, with the loops in C: this runs on every large body)."""
+    level = [value] if type(value) in _CONTAINERS else []
+    for _ in range(MAX_JSON_DEPTH):
+        if not level:
+            return False
+        children = list(chain.from_iterable(map(_children, level)))
+        if _CONTAINERS.isdisjoint(map(type, children)):
+            return False
+        level = list(compress(children, map(_CONTAINERS.__contains__, map(type, children))))
+    return bool(level)
+
+
+def _children(container: dict[str, Any] | list[Any]) -> Any:
+    return container.values() if type(container) is dict else container
+
+
+def _refuse_surrogates(value: Any, path: str) -> None:
+    """InvalidParameterValue naming the first string under ``value`` (at the request field
+    ``path``) that is not valid Unicode."""
+    if isinstance(value, str):
+        if not _is_unicode(value):
+            raise InvalidParameterValue(
+                f"Invalid value {_shown(value)} for parameter '{path or 'body'}' supplied: "
+                "it is not a valid Unicode string (it has a lone UTF-16 surrogate)"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            field = f"{path}.{key}" if path else key
+            if not _is_unicode(key):
+                raise InvalidParameterValue(
+                    f"Invalid field name {_shown(key)} in the request body: it is not a "
+                    "valid Unicode string (it has a lone UTF-16 surrogate)"
+                )
+            _refuse_surrogates(item, field)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_surrogates(item, f"{path}[{i}]")
+
+
+def _is_unicode(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(text: str) -> str:
+    """``text`` as JSON (surrogates escaped), shortened if long."""
+    return json.dumps(text[:100] + ("..." if len(text) > 100 else ""))

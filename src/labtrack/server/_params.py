@@ -136,6 +136,23 @@ class Params:
             parsed.append(parse(item))
         return parsed
 
+    def entries(self, name: str, make: Callable[[Any, Any], T]) -> list[T]:
+        """A repeated ``{key, value}`` field (params, tags), each item as ``make(key, value)``.
+
+        A key must be a string and a value a string or a number (taken as its text, as
+        labtrack has always stored it); an array or an object in either place is refused,
+        naming the item's field. Missing keys and the keys' rules are the validation's.
+        """
+        entries = []
+        for i, item in enumerate(self.objects(name, lambda d: d)):
+            key, value = item.get("key"), item.get("value")
+            if key is not None and not isinstance(key, str):
+                raise _invalid(f"{name}[{i}].key", key, "a string")
+            if isinstance(value, (Mapping, list)):
+                raise _invalid(f"{name}[{i}].value", value, "a string")
+            entries.append(make(key, value))
+        return entries
+
     def run_id(self) -> str:
         """MLflow accepts the run id as ``run_id`` or the older ``run_uuid``."""
         value = self.string("run_id") or self.string("run_uuid")

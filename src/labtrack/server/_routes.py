@@ -32,7 +32,7 @@ class Route:
     tags: tuple[str, ...] = ()
     #: For an endpoint whose body FastAPI parses into a model: read that body first
     #: through the server's one reader (labtrack/server/_body.py), refusing one larger
-    #: than this many bytes.
+    #: than this many bytes, and parse a JSON body with its parser.
     body_limit: int | None = None
     #: A search, history read, listing or bulk write: served in turn with the other heavy
     #: requests (labtrack/server/_heavy_requests.py).
@@ -62,13 +62,14 @@ def add_routes(app: FastAPI, table: list[Route], heavy: HeavyRequestLimit) -> No
 
 def _route_class(route: Route, heavy: HeavyRequestLimit) -> type[Any] | None:
     """A FastAPI route class that serves ``route`` in turn (if heavy) and reads its body
-    through the server's reader (if it has a ``body_limit``); None when neither applies."""
+    through the server's reader (if it has a ``body_limit``, and parses JSON with its
+    parser, whose answer FastAPI then takes); None when neither applies."""
     if not (route.heavy or route.body_limit):
         return None
     from fastapi.routing import APIRoute
     from starlette.requests import Request
 
-    from labtrack.server._body import read_body
+    from labtrack.server._body import parse_json, read_body
 
     limit = route.body_limit
 
@@ -95,7 +96,11 @@ def _route_class(route: Route, heavy: HeavyRequestLimit) -> type[Any] | None:
                     sent = True
                     return {"type": "http.request", "body": body, "more_body": False}
 
-                return await handle(Request(request.scope, receive))
+                bounded = Request(request.scope, receive)
+                media_type = request.headers.get("content-type", "").split(";")[0].strip()
+                if body.strip() and (not media_type or media_type.endswith("json")):
+                    bounded._json = parse_json(body)  # what Request.json() returns
+                return await handle(bounded)
 
             return handler
 

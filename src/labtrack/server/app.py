@@ -94,19 +94,24 @@ def route_table(context: ServerContext) -> list[Route]:
 
 
 def _add_middleware(app: FastAPI, config: ServerConfig) -> None:
-    """Middleware, innermost first: the UI's security headers, the cross-site guard, CORS
-    for the origins allowed to call the API from a browser, the host guard, and around
-    everything the closing of connections whose body was refused unread."""
+    """Middleware, innermost first: the error boundary (an unexpected error's answer then
+    passes the others), the UI's security headers, the cross-site guard, CORS for the
+    origins allowed to call the API from a browser, the host guard, a second error
+    boundary, for a failure of the middleware itself, and around everything the closing
+    of connections whose body was refused unread."""
     from labtrack.server._body import CloseUnreadBody
     from labtrack.server._cross_site import CrossSiteGuard, HostGuard, cors
+    from labtrack.server.errors import ErrorBoundary
     from labtrack.ui._security import SecurityHeaders
 
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(SecurityHeaders)
     origins = config.cors_allowed_origins
     app.add_middleware(CrossSiteGuard, allowed_origins=origins)
     if origins:
         app.add_middleware(cors, allowed_origins=origins)
     app.add_middleware(HostGuard, allowed=config.allowed_hosts)
+    app.add_middleware(ErrorBoundary)
     app.add_middleware(CloseUnreadBody)
 
 

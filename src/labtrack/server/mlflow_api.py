@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from labtrack import _protocol as wire
 from labtrack._tags import MLFLOW_LOGGED_MODELS
-from labtrack.entities import RunStatus, RunTag
-from labtrack.errors import InvalidParameterValue, LabtrackError, ResourceDoesNotExist
+from labtrack.entities import Param, RunStatus, RunTag
+from labtrack.errors import BadRequest, InvalidParameterValue, LabtrackError, ResourceDoesNotExist
 from labtrack.server._artifact_files import request_path
+from labtrack.server._body import parse_json
 from labtrack.server._json_endpoints import JsonEndpoint, ListInParts, json_routes
 from labtrack.validation import MAX_BATCH_LOG_REQUEST_SIZE, validate_batch_limits
 
@@ -37,7 +38,7 @@ def _missing_with_docs(name: str) -> InvalidParameterValue:
 
 
 def _tags(p: Params, name: str = "tags") -> list[RunTag]:
-    return p.objects(name, wire.tag_from_json)
+    return p.entries(name, RunTag)
 
 
 def _value(p: Params) -> str:
@@ -58,13 +59,7 @@ def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     location = p.string("artifact_location")
     if location:
         ctx.check_artifact_location(location)
-    tags = {}
-    for i, tag in enumerate(_tags(p)):
-        if not isinstance(tag.key, str):  # a dict key must be hashable before validation
-            raise InvalidParameterValue(
-                f"Invalid value {tag.key!r} for parameter 'tags[{i}].key': expected a string"
-            )
-        tags[tag.key] = tag.value
+    tags = {tag.key: tag.value for tag in _tags(p)}
     return {
         "experiment_id": ctx.service.create_experiment(
             p.string("name", required=True), location, tags
@@ -239,7 +234,7 @@ def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
     ctx.service.log_batch(
         p.run_id(),
         metrics,
-        p.objects("params", wire.param_from_json),
+        p.entries("params", Param),
         _tags(p),
         limits="mlflow",
     )
@@ -258,11 +253,10 @@ def log_inputs(ctx: ServerContext, p: Params) -> dict[str, Any]:
 def log_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     """MLflow 2's record of a logged model: appended to the run's model history tag."""
     run_id = p.run_id()
-    text = p.string("model_json", required=True)
     try:
-        model = json.loads(text)
-    except ValueError as exc:
-        raise InvalidParameterValue(f"Invalid model_json: {exc}") from None
+        model = parse_json(p.string("model_json", required=True), "model_json")
+    except BadRequest as exc:  # a parameter's value, not the request, is wrong
+        raise InvalidParameterValue(exc.message) from None
     history = json.loads(ctx.service.get_run(run_id).data.tags.get(MLFLOW_LOGGED_MODELS, "[]"))
     history.append(model)
     ctx.service.set_tag(run_id, MLFLOW_LOGGED_MODELS, json.dumps(history))
@@ -371,8 +365,8 @@ def log_batch_with_models(
     model or a deleted run fails the request before anything is stored.
     """
     run_id = p.run_id()
-    params = p.objects("params", wire.param_from_json)
-    tags = p.objects("tags", wire.tag_from_json)
+    params = p.entries("params", Param)
+    tags = _tags(p)
     validate_batch_limits(metrics, params, tags)
     linked, plain = [], []
     for i, item in enumerate(metrics):
