@@ -271,6 +271,20 @@ def test_param_overwrite(http: httpx.Client, run_id: str) -> None:
     assert "Changing param values is not allowed" in message
 
 
+def test_log_batch_items_without_a_value_store_an_empty_string(
+    http: httpx.Client, run_id: str
+) -> None:
+    """As MLflow, which reads an unset protobuf string as ""."""
+    answer = http.post(
+        f"{API}/runs/log-batch",
+        json={"run_id": run_id, "params": [{"key": "no_value"}], "tags": [{"key": "bare"}]},
+    )
+    assert answer.status_code == 200, answer.text
+    data = http.get(f"{API}/runs/get", params={"run_id": run_id}).json()["run"]["data"]
+    assert {"key": "no_value", "value": ""} in data["params"]
+    assert {"key": "bare", "value": ""} in data["tags"]
+
+
 @pytest.fixture(scope="module")
 def many_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server whose experiment 1 has more runs than a search sends at once."""

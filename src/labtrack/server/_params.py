@@ -141,7 +141,8 @@ class Params:
 
         A key must be a string and a value a string or a number (taken as its text, as
         labtrack has always stored it); an array or an object in either place is refused,
-        naming the item's field. Missing keys and the keys' rules are the validation's.
+        naming the item's field. A missing value is "", as MLflow reads an unset protobuf
+        string. Missing keys and the keys' rules are the validation's.
         """
         entries = []
         for i, item in enumerate(self.objects(name, lambda d: d)):
@@ -150,7 +151,7 @@ class Params:
                 raise _invalid(f"{name}[{i}].key", key, "a string")
             if isinstance(value, (Mapping, list)):
                 raise _invalid(f"{name}[{i}].value", value, "a string")
-            entries.append(make(key, value))
+            entries.append(make(key, "" if value is None else value))
         return entries
 
     def run_id(self) -> str:
