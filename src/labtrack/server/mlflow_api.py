@@ -34,8 +34,8 @@ def _missing_with_docs(name: str) -> InvalidParameterValue:
     return InvalidParameterValue(f"Missing value for required parameter '{name}'.{_SEE_DOCS}")
 
 
-def _tags(p: Params, name: str = "tags") -> list[RunTag]:
-    return p.objects(name, wire.tag_from_json)
+def _tags(p: Params) -> list[RunTag]:
+    return p.objects("tags", wire.tag_from_json)
 
 
 def _value(p: Params) -> str:
@@ -43,6 +43,12 @@ def _value(p: Params) -> str:
     message, so is a value left out), as MLflow stores it."""
     value: str = p.string("value", default="")
     return value
+
+
+def _as_is(item: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    """An item of a repeated message field, parsed later (``Params.objects`` checked it is
+    an object)."""
+    return item
 
 
 def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
@@ -56,13 +62,9 @@ def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     location = p.string("artifact_location")
     if location:
         ctx.check_artifact_location(location)
-    tags = {}
-    for i, tag in enumerate(_tags(p)):
-        if not isinstance(tag.key, str):  # a dict key must be hashable before validation
-            raise InvalidParameterValue(
-                f"Invalid value {tag.key!r} for parameter 'tags[{i}].key': expected a string"
-            )
-        tags[tag.key] = tag.value
+    # A left-out key or value is the empty string, as protobuf reads the message (the
+    # service refuses an empty key with MLflow's words).
+    tags = {tag.key or "": tag.value or "" for tag in _tags(p)}
     return {
         "experiment_id": ctx.service.create_experiment(
             p.string("name", required=True), location, tags
@@ -215,7 +217,7 @@ def delete_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    raw = p.objects("metrics", lambda d: d)
+    raw = p.objects("metrics", _as_is)
     if any(m.get("model_id") for m in raw):  # MLflow 3: metrics of logged models
         return log_batch_with_models(ctx, p, raw)
     metrics = [wire.metric_from_json(m, f"metrics[{i}]") for i, m in enumerate(raw)]
