@@ -11,10 +11,49 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from databases import BACKENDS, fresh_database
+
+# What labtrack (./labtrack.db, the default tracking URI) or the mlflow client (./mlruns)
+# write into the working directory when a test reaches a store outside the isolation
+# below: the run fails if one of them appears or changes while the tests run.
+_CWD_LEFTOVERS = ("labtrack.db", "mlruns")
+_cwd_before: dict[Path, tuple[int, int] | None] = {}
+_cwd_written: list[str] = []
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    for name in _CWD_LEFTOVERS:
+        path = Path.cwd() / name
+        _cwd_before[path] = _stat(path)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    written = [str(path) for path, before in _cwd_before.items() if _stat(path) != before]
+    if written:
+        _cwd_written.extend(written)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _cwd_written:
+        terminalreporter.section("written into the working directory", red=True)
+        terminalreporter.write_line(
+            f"A test wrote {', '.join(_cwd_written)}: something opened a store outside the "
+            "tests' isolation (run the modules one at a time from an empty directory to find "
+            "it)."
+        )
 
 
 @pytest.fixture(params=BACKENDS)

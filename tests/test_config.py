@@ -113,3 +113,22 @@ def test_lists_in_a_config_file(tmp_path: Path, cwd: Path) -> None:
     (cwd / "labtrack.toml").write_text('server_allowed_hosts = ["a.example", "*.b.example"]\n')
     settings = Settings({})
     assert settings.get("server_allowed_hosts") == ("a.example", "*.b.example")
+
+
+@pytest.mark.parametrize(
+    ("environ", "value"),
+    [
+        ({}, ("https",)),
+        ({"MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}, ("http", "https")),
+        ({"LABTRACK_WEBHOOK_ALLOWED_SCHEMES": " HTTPS , http "}, ("https", "http")),
+    ],
+)
+def test_webhook_schemes(cwd: Path, environ: dict[str, str], value: tuple[str, ...]) -> None:
+    assert Settings(environ=environ).get("webhook_allowed_schemes") == value
+
+
+@pytest.mark.parametrize("text", ["ftp", "https,file", " , "])
+def test_webhook_schemes_are_http_or_https(cwd: Path, text: str) -> None:
+    settings = Settings(environ={"LABTRACK_WEBHOOK_ALLOWED_SCHEMES": text})
+    with pytest.raises(ConfigurationError, match="expected https, http or both"):
+        settings.get("webhook_allowed_schemes")

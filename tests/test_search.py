@@ -400,6 +400,18 @@ RUN_FILTER_ERRORS: list[tuple[str, str, int | None]] = [
 ]
 
 
+# A message opens with MLflow's server's words for the kind of error, then says where.
+FILTER_OPENINGS = (
+    "Invalid clause(s) in filter string '",
+    "Invalid comparator '",
+    "Invalid entity type '",
+    "Invalid attribute key '",
+    "Invalid dataset key '",
+    "Expected numeric value type in filter '",
+    "Expected a quoted string value in filter '",
+)
+
+
 @pytest.mark.parametrize(("text", "fragment", "position"), RUN_FILTER_ERRORS)
 def test_run_filter_errors(text: str, fragment: str, position: int | None) -> None:
     with pytest.raises(SearchSyntaxError) as info:
@@ -407,7 +419,7 @@ def test_run_filter_errors(text: str, fragment: str, position: int | None) -> No
     error = info.value
     assert fragment in error.message
     assert error.position == position
-    assert error.message.startswith("Invalid filter '")
+    assert error.message.startswith(FILTER_OPENINGS)
     assert f"at position {position}: " in error.message
     assert len(error.message.splitlines()) == 1
 
@@ -420,7 +432,7 @@ def test_error_is_an_invalid_parameter_value() -> None:
     assert error.error_code == "INVALID_PARAMETER_VALUE"
     assert error.http_status == 400
     assert error.message == (
-        "Invalid filter 'metrics.rmse << 7' at position 13: "
+        "Invalid comparator '<<' in filter 'metrics.rmse << 7' at position 13: "
         "expected a comparison operator, got '<<'"
     )
     assert error.to_json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": error.message}
@@ -530,13 +542,21 @@ RUN_ORDER_BY_ERRORS: list[tuple[str, str, int]] = [
 ]
 
 
+ORDER_BY_OPENINGS = (
+    "Invalid order_by clause '",
+    "Invalid ordering key in order_by clause '",
+    "Invalid entity type '",
+    "Invalid attribute key '",
+)
+
+
 @pytest.mark.parametrize(("text", "fragment", "position"), RUN_ORDER_BY_ERRORS)
 def test_run_order_by_errors(text: str, fragment: str, position: int) -> None:
     with pytest.raises(SearchSyntaxError) as info:
         parse_run_order_by(["metrics.ok", text])
     assert fragment in info.value.message
     assert info.value.position == position
-    assert info.value.message.startswith("Invalid order_by clause '")
+    assert info.value.message.startswith(ORDER_BY_OPENINGS)
 
 
 def test_run_order_by_rejects_duplicates_and_non_strings() -> None:
@@ -651,9 +671,10 @@ def test_parse_experiment_order_by(text: str, expected: OrderBy) -> None:
     ],
 )
 def test_experiment_order_by_errors(text: str, fragment: str) -> None:
-    with pytest.raises(SearchSyntaxError, match="Invalid order_by clause") as info:
+    with pytest.raises(SearchSyntaxError, match="order_by clause") as info:
         parse_experiment_order_by([text])
     assert fragment in info.value.message
+    assert info.value.message.startswith(ORDER_BY_OPENINGS)
 
 
 def test_experiment_order_by_allows_repeats_like_mlflow() -> None:

@@ -35,6 +35,7 @@ from labtrack.entities import (
     RunInfo,
     RunInputs,
     RunOutputs,
+    RunTag,
 )
 from labtrack.errors import InvalidParameterValue
 
@@ -48,14 +49,21 @@ def float_to_json(value: float) -> float | str:
     return _SPECIAL_TO_JSON[repr(value)]
 
 
-def _not_a_number(value: Any, field: str) -> InvalidParameterValue:
-    """MLflow's server's words for a value that is not a double (the value JSON-encoded)."""
+def shown_value(value: Any) -> str:
+    """A request's value as MLflow's server shows it in errors: JSON (``"foo"``, ``5``,
+    ``[1,2]``), not Python's repr; cut at 100 characters (a huge value is not echoed)."""
     try:
         shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError):
         shown = repr(value)
+    return shown if len(shown) <= 100 else shown[:100] + "..."
+
+
+def invalid_type(value: Any, field: str) -> InvalidParameterValue:
+    """MLflow's server's words for a request field of the wrong type (``{"name": 5}``)."""
     return InvalidParameterValue(
-        f"Invalid value {shown} for parameter '{field}' supplied:  Hint: Value was of type "
+        f"Invalid value {shown_value(value)} for parameter '{field}' supplied:  Hint: Value "
+        f"was of type "
         f"'{type(value).__name__}'. See the API docs for more information about request "
         "parameters."
     )
@@ -63,7 +71,7 @@ def _not_a_number(value: Any, field: str) -> InvalidParameterValue:
 
 def float_from_json(value: Any, field: str = "value") -> float:
     if isinstance(value, bool):
-        raise _not_a_number(value, field)
+        raise invalid_type(value, field)
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
@@ -74,15 +82,13 @@ def float_from_json(value: Any, field: str = "value") -> float:
             return float(value)
         except ValueError:
             pass
-    raise _not_a_number(value, field)
+    raise invalid_type(value, field)
 
 
 def int_from_json(value: Any, field: str) -> int:
     """int64 fields arrive as numbers or, from protobuf JSON writers, as digit strings."""
     if isinstance(value, bool):
-        raise InvalidParameterValue(
-            f"Invalid value {value!r} for parameter '{field}': not an integer"
-        )
+        raise invalid_type(value, field)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -92,7 +98,22 @@ def int_from_json(value: Any, field: str) -> int:
             return int(value)
         except ValueError:
             pass
-    raise InvalidParameterValue(f"Invalid value {value!r} for parameter '{field}': not an integer")
+    raise invalid_type(value, field)
+
+
+def optional_string(d: Mapping[str, Any], name: str, path: str) -> Any:
+    """A message's string field ``name`` (None when left out); ``path`` names the message."""
+    value = d.get(name)
+    if value is not None and not isinstance(value, str):
+        raise invalid_type(value, f"{path}.{name}")
+    return value
+
+
+def message(d: Any, path: str) -> Mapping[str, Any]:
+    """``d`` when it is a JSON object (a protobuf message), else MLflow's type error."""
+    if not isinstance(d, Mapping):
+        raise invalid_type(d, path)
+    return d
 
 
 def _key_values(items: Mapping[str, str]) -> list[dict[str, str]]:
@@ -145,11 +166,10 @@ def metric_to_json(m: Metric) -> dict[str, Any]:
     return {"key": m.key, "value": float_to_json(m.value), "timestamp": m.timestamp, "step": m.step}
 
 
-def metric_from_json(d: Mapping[str, Any], path: str = "metric") -> Metric:
-    if not isinstance(d, Mapping):
-        raise InvalidParameterValue(f"Invalid value {d!r} for parameter '{path}': not an object")
+def metric_from_json(d: Any, path: str = "metric") -> Metric:
+    d = message(d, path)
     return Metric(
-        key=d.get("key"),  # type: ignore[arg-type]  # validated by the service
+        key=optional_string(d, "key", path),  # validated (required) by the service
         value=float_from_json(d.get("value"), f"{path}.value"),
         timestamp=int_from_json(d.get("timestamp", 0), f"{path}.timestamp"),
         step=int_from_json(d.get("step", 0), f"{path}.step"),
@@ -206,25 +226,35 @@ def dataset_input_to_json(item: DatasetInput) -> dict[str, Any]:
     return out
 
 
-def dataset_input_from_json(d: Mapping[str, Any]) -> DatasetInput:
-    if not isinstance(d, Mapping) or not isinstance(d.get("dataset"), Mapping):
-        raise InvalidParameterValue(f"Invalid dataset input {d!r}: expected {{'dataset': {{...}}}}")
-    ds = d["dataset"]
+def dataset_input_from_json(d: Any, path: str = "dataset_input") -> DatasetInput:
+    d = message(d, path)
+    ds = message(d.get("dataset"), f"{path}.dataset")
+    required = {}
     for field in ("name", "digest", "source_type", "source"):
-        if not isinstance(ds.get(field), str):
+        value = optional_string(ds, field, f"{path}.dataset")
+        if not value:
             raise InvalidParameterValue(
-                f"Missing value for required parameter 'dataset.{field}' of a dataset input"
+                f"Missing value for required parameter '{path}.dataset.{field}'."
             )
+        required[field] = value
+    tags = d.get("tags") or []
+    if not isinstance(tags, list):
+        raise invalid_type(tags, f"{path}.tags")
+    input_tags = []
+    for i, item in enumerate(tags):
+        tag = tag_from_json(item, f"{path}.tags[{i}]")
+        if tag.key is None:
+            raise InvalidParameterValue(
+                f"Missing value for required parameter '{path}.tags[{i}].key'."
+            )
+        input_tags.append(InputTag(tag.key, tag.value or ""))
     return DatasetInput(
         Dataset(
-            name=ds["name"],
-            digest=ds["digest"],
-            source_type=ds["source_type"],
-            source=ds["source"],
-            schema=ds.get("schema"),
-            profile=ds.get("profile"),
+            **required,
+            schema=optional_string(ds, "schema", f"{path}.dataset"),
+            profile=optional_string(ds, "profile", f"{path}.dataset"),
         ),
-        tuple(InputTag(t["key"], t.get("value", "")) for t in d.get("tags") or ()),
+        tuple(input_tags),
     )
 
 
@@ -303,6 +333,12 @@ def run_from_json(d: Mapping[str, Any]) -> Run:
         ),
         outputs=RunOutputs(tuple(model_output_from_json(m) for m in model_outputs)),
     )
+
+
+def tag_from_json(d: Any, path: str = "tag") -> RunTag:
+    """A ``{key, value}`` tag (or param); a left-out key or value is None."""
+    d = message(d, path)
+    return RunTag(optional_string(d, "key", path), optional_string(d, "value", path))
 
 
 def file_info_to_json(f: FileInfo) -> dict[str, Any]:
@@ -434,16 +470,20 @@ def model_output_to_json(m: LoggedModelOutput) -> dict[str, Any]:
     return {"model_id": m.model_id, "step": m.step}
 
 
-def model_output_from_json(d: Any) -> LoggedModelOutput:
-    if not isinstance(d, Mapping) or not isinstance(d.get("model_id"), str) or not d["model_id"]:
-        raise InvalidParameterValue(f"Invalid model output {d!r}: expected {{'model_id': ...}}")
-    return LoggedModelOutput(d["model_id"], int_from_json(d.get("step", 0), "step"))
+def _model_id(d: Any, path: str) -> str:
+    model_id = optional_string(message(d, path), "model_id", path)
+    if not model_id:
+        raise InvalidParameterValue(f"Missing value for required parameter '{path}.model_id'.")
+    return str(model_id)
 
 
-def model_input_from_json(d: Any) -> LoggedModelInput:
-    if not isinstance(d, Mapping) or not isinstance(d.get("model_id"), str) or not d["model_id"]:
-        raise InvalidParameterValue(f"Invalid model input {d!r}: expected {{'model_id': ...}}")
-    return LoggedModelInput(d["model_id"])
+def model_output_from_json(d: Any, path: str = "model_output") -> LoggedModelOutput:
+    model_id = _model_id(d, path)
+    return LoggedModelOutput(model_id, int_from_json(d.get("step", 0), f"{path}.step"))
+
+
+def model_input_from_json(d: Any, path: str = "model_input") -> LoggedModelInput:
+    return LoggedModelInput(_model_id(d, path))
 
 
 # -- model registry ---------------------------------------------------------------------

@@ -61,6 +61,15 @@ def parse_names(text: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
+def _parse_webhook_schemes(text: str) -> tuple[str, ...]:
+    """``"http, https"`` -> ``("http", "https")``: the URL schemes a webhook may use."""
+    schemes = tuple(scheme.strip().lower() for scheme in text.split(",") if scheme.strip())
+    unknown = [scheme for scheme in schemes if scheme not in ("http", "https")]
+    if unknown or not schemes:
+        raise ValueError(f"expected https, http or both (comma-separated), got {text!r}")
+    return schemes
+
+
 def render(value: Any) -> str:
     """A setting's value as the text its parser reads back (for a child process's environment)."""
     if isinstance(value, bool):
@@ -359,6 +368,14 @@ SETTINGS: tuple[Setting, ...] = (
         "(local development only: anyone who may create a webhook could reach them).",
         ("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"),
         _parse_bool,
+    ),
+    Setting(
+        "webhook_allowed_schemes",
+        ("https",),
+        "The URL schemes a webhook may use, comma-separated: https only, as in MLflow; "
+        "http,https lets a webhook send in clear (local development).",
+        ("LABTRACK_WEBHOOK_ALLOWED_SCHEMES", "MLFLOW_WEBHOOK_ALLOWED_SCHEMES"),
+        _parse_webhook_schemes,
     ),
 )
 

@@ -407,7 +407,7 @@ _SIMPLE_ESCAPES = {
 }
 _TOKEN_FOR_MESSAGE = re.compile(r"[\w.]+|[<>=!]+|\S")
 _MAX_DEPTH = 100
-_MESSAGE_TEXT_LIMIT = 200
+_MESSAGE_TEXT_LIMIT = 180
 _CONTROL_CHARS = {i: f"\\x{i:02x}" for i in (*range(32), 127)} | {
     ord("\n"): "\\n",
     ord("\r"): "\\r",
@@ -443,6 +443,13 @@ def _display(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# MLflow's opening words for a filter or order_by clause that does not parse.
+_UNPARSED = {
+    "filter": "Invalid clause(s) in filter string",
+    "order_by clause": "Invalid order_by clause",
+}
 
 
 def _op_list(ops: frozenset[str]) -> str:
@@ -496,9 +503,16 @@ class _Parser:
 
     # -- scanning helpers --------------------------------------------------
 
-    def error(self, position: int, detail: str) -> SearchSyntaxError:
-        message = f"Invalid {self.what} '{_display(self.text)}' at position {position}: {detail}"
-        return SearchSyntaxError(message, position)
+    def error(self, position: int, detail: str, opening: str | None = None) -> SearchSyntaxError:
+        """The error at ``position``. A message starts with MLflow's words for the kind of
+        error (``opening``, e.g. "Invalid entity type 'foo'"; by default its words for text
+        that does not parse), then says where and what labtrack expected there."""
+        text = f"'{_display(self.text)}'"
+        if opening is None:
+            where = f"{_UNPARSED[self.what]} {text} at position {position}"
+        else:
+            where = f"{opening} in {self.what} {text} at position {position}"
+        return SearchSyntaxError(f"{where}: {detail}", position)
 
     def found(self, position: int) -> str:
         """How the text at ``position`` reads in an error message."""
@@ -663,6 +677,7 @@ class _Parser:
                 op_position,
                 f"operator {op} is not allowed for {target.describe()}: "
                 f"expected one of {_op_list(target.operators)}",
+                f"Invalid comparator '{op}'",
             )
         value = self.value(target, op)
         return Comparison(target.entity.name, target.key, op, value, target.aggregate)
@@ -723,6 +738,7 @@ class _Parser:
                 start,
                 f"unknown {entity.describe()} {name!r} for {self.schema.name} search: "
                 f"expected one of {valid}",
+                f"Invalid {entity.name} key {name!r} specified",
             )
         return _Target(entity, attribute.name, LATEST, attribute, start)
 
@@ -733,6 +749,7 @@ class _Parser:
                 start,
                 f"unknown entity {prefix!r} for {self.schema.name} search: "
                 f"expected one of {self.entity_list()}",
+                f"Invalid entity type {prefix!r}",
             )
         self.pos = key_start
         key, quoted = self.key(prefix)
@@ -798,7 +815,11 @@ class _Parser:
         if match is not None:
             op = match.group()
             if op not in _SYMBOLIC_OPS:
-                raise self.error(start, f"expected a comparison operator, got {op!r}")
+                raise self.error(
+                    start,
+                    f"expected a comparison operator, got {op!r}",
+                    f"Invalid comparator {op!r}",
+                )
             self.pos = match.end()
             return op, start
         word = self.peek_word()
@@ -842,7 +863,10 @@ class _Parser:
                 hint = " (numbers are written without quotes)"
             elif found.strip("'").lower() in ("nan", "inf", "-inf", "infinity"):
                 hint = " (NaN and infinity are not supported)"
-            raise self.error(start, f"expected a number for {target.describe()}, got {found}{hint}")
+            detail = f"expected a number for {target.describe()}, got {found}{hint}"
+            if start >= self.n:  # nothing there: a clause cut short
+                raise self.error(start, detail)
+            raise self.error(start, detail, "Expected numeric value type")
         literal = match.group()
         self.pos = match.end()
         if "." in literal or "e" in literal or "E" in literal:
@@ -872,9 +896,10 @@ class _Parser:
             hint = f" (quote it: '{found.strip(chr(39))}')"
         else:
             hint = ""
-        raise self.error(
-            start, f"expected a quoted string for {target.describe()}, got {found}{hint}"
-        )
+        detail = f"expected a quoted string for {target.describe()}, got {found}{hint}"
+        if start >= self.n:  # nothing there: a clause cut short
+            raise self.error(start, detail)
+        raise self.error(start, detail, "Expected a quoted string value")
 
     def string_list(self, op: str) -> tuple[str, ...]:
         start = self.pos
@@ -951,6 +976,7 @@ class _Parser:
                 raise self.error(
                     position,
                     f"expected ASC, DESC or end of input, got {self.found(position)}{hint}",
+                    "Invalid ordering key" if word else None,
                 )
             position = self.skip_ws()
             if position < self.n:

@@ -440,7 +440,8 @@ MISSING_RUN = "0123456789abcdef0123456789abcdef"
         ),
         (
             ("list", "--filter", "metrics.rmse <"),
-            "Error: Invalid filter 'metrics.rmse <' at position 14: expected a number for "
+            "Error: Invalid clause(s) in filter string 'metrics.rmse <' at position 14: expected a "
+            "number for "
             "metric 'rmse', got end of input",
         ),
         (("list", "--order-by", "metrics.rmse SIDEWAYS"), None),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -117,6 +117,17 @@ def _answers(url: str) -> dict[str, Answer]:
     send("upload ..", "POST", upload, params={"run_uuid": run_id, "path": "../x"}, content=b"1")
     logged = f"{AJAX}/logged-models/m-{'0' * 32}/artifacts/files"
     get("logged model no path", logged, {})
+    for label, path, body in _wrong_types(experiment["experiment_id"], run_id):
+        post(f"wrong type: {label}", path, body)
+    for case in SEARCH_ERRORS:
+        field = "filter" if case.filter is not None else "order_by"
+        value: Any = case.filter if case.filter is not None else [case.order_by]
+        if case.search == "runs":
+            post(case.label, "runs/search", {"experiment_ids": ["0"], field: value})
+        elif case.search == "experiments":
+            post(case.label, "experiments/search", {"max_results": 10, field: value})
+        else:
+            get(case.label, f"{case.search}/search", {field: value})
     # What MLflow stores (labtrack once refused the empty string as a missing value).
     post("empty param", "runs/log-parameter", {"run_id": run_id, "key": "p", "value": ""})
     post("empty tag", "runs/set-tag", {"run_id": run_id, "key": "t", "value": ""})
@@ -135,6 +146,214 @@ def _answers(url: str) -> dict[str, Answer]:
     )
     http.close()
     return out
+
+
+def _wrong_types(experiment_id: str, run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """A field of each protobuf type given a value of the wrong type, one per request."""
+    metric = {"run_id": run_id, "key": "m", "value": 1, "timestamp": 1}
+    version = {"name": "no-such-model", "version": "1"}
+    return [
+        # string
+        ("name", "experiments/create", {"name": 123}),
+        ("name a list", "experiments/create", {"name": ["a"]}),
+        ("artifact_location", "experiments/create", {"name": "x", "artifact_location": 5}),
+        ("experiment_id", "experiments/delete", {"experiment_id": 5}),
+        ("experiment_id a bool", "runs/create", {"experiment_id": True}),
+        ("run_name", "runs/create", {"experiment_id": experiment_id, "run_name": 5}),
+        ("run_id", "runs/log-metric", {**metric, "run_id": 5}),
+        ("metric key", "runs/log-metric", {**metric, "key": 5}),
+        ("param value", "runs/log-parameter", {"run_id": run_id, "key": "p", "value": 5}),
+        ("tag value", "runs/set-tag", {"run_id": run_id, "key": "t", "value": {"a": 1}}),
+        ("filter", "runs/search", {"experiment_ids": [experiment_id], "filter": 5}),
+        ("new_name", "registered-models/rename", {"name": "no-such-model", "new_name": 5}),
+        ("stage", "model-versions/transition-stage", {**version, "stage": 5}),
+        ("version", "model-versions/set-tag", {**version, "version": 1, "key": "k", "value": "v"}),
+        # int64
+        ("start_time", "runs/create", {"experiment_id": experiment_id, "start_time": "abc"}),
+        ("timestamp", "runs/log-metric", {**metric, "timestamp": "x"}),
+        ("step", "runs/log-metric", {**metric, "step": "x"}),
+        ("end_time", "runs/update", {"run_id": run_id, "end_time": "x"}),
+        # int32 (max_results), also out of its range
+        ("max_results", "runs/search", {"experiment_ids": [experiment_id], "max_results": "x"}),
+        ("max_results > int32", "runs/search", {"experiment_ids": ["0"], "max_results": 2**40}),
+        # double
+        ("metric value", "runs/log-metric", {**metric, "value": "x"}),
+        # bool
+        ("bool a string", "model-versions/transition-stage", _transition("yes")),
+        ("bool 'true'", "model-versions/transition-stage", _transition("true")),
+        ("bool a number", "model-versions/transition-stage", _transition(1)),
+        # repeated (of strings, of messages)
+        ("experiment_ids a string", "runs/search", {"experiment_ids": "0"}),
+        ("experiment_ids an object", "runs/search", {"experiment_ids": {"a": 1}}),
+        ("order_by items", "runs/search", {"experiment_ids": ["0"], "order_by": [5]}),
+        ("order_by a string", "runs/search", {"experiment_ids": ["0"], "order_by": "x"}),
+        ("stages a string", "registered-models/get-latest-versions", _stages("Staging")),
+        ("stages items", "registered-models/get-latest-versions", _stages([5])),
+        ("logged models experiment_ids", "logged-models/search", {"experiment_ids": "0"}),
+        ("metrics an object", "runs/log-batch", {"run_id": run_id, "metrics": {"key": "m"}}),
+        ("params a string", "runs/log-batch", {"run_id": run_id, "params": "x"}),
+        ("tags a string", "experiments/create", {"name": "y", "tags": "x"}),
+        ("datasets an object", "runs/log-inputs", {"run_id": run_id, "datasets": {"a": 1}}),
+        # message (an item of a repeated message field, a field inside one)
+        ("tags item", "runs/log-batch", {"run_id": run_id, "tags": ["x"]}),
+        ("tag key inside", "runs/log-batch", {"run_id": run_id, "tags": [{"key": 5}]}),
+        (
+            "metric key inside",
+            "runs/log-batch",
+            {"run_id": run_id, "metrics": [{**metric, "key": 5}]},
+        ),
+        ("metric value a list", "runs/log-metric", {**metric, "value": [1]}),
+        ("dataset name", "runs/log-inputs", {"run_id": run_id, "datasets": [_dataset(5)]}),
+    ]
+
+
+def _transition(archive: Any) -> dict[str, Any]:
+    return {
+        "name": "no-such-model",
+        "version": "1",
+        "stage": "Staging",
+        "archive_existing_versions": archive,
+    }
+
+
+def _stages(stages: Any) -> dict[str, Any]:
+    return {"name": "no-such-model", "stages": stages}
+
+
+def _dataset(name: Any) -> dict[str, Any]:
+    return {"dataset": {"name": name, "digest": "d", "source_type": "local", "source": "x"}}
+
+
+class Clearer(NamedTuple):
+    """A bad request labtrack answers more clearly than MLflow's server: the opening of
+    labtrack's message, the opening MLflow's shares when it refuses the request too, why."""
+
+    ours: str
+    shared: str
+    why: str
+
+
+# Where labtrack's answer is deliberately not MLflow's, because MLflow's server takes the
+# request (keeping a default or a garbled value), fails with a 500, or names the wrong
+# thing: labtrack refuses it with MLflow's error code and opening words, naming the field.
+MORE_SPECIFIC: dict[str, Clearer] = {
+    "wrong type: tags item": Clearer(
+        "Invalid value \"x\" for parameter 'tags[0]' supplied:",
+        "",
+        "MLflow's server fails with a 500 on a tag that is not an object",
+    ),
+    "wrong type: tag key inside": Clearer(
+        "Invalid value 5 for parameter 'tags[0].key' supplied:  Hint: Value was of type 'int'.",
+        "Invalid value ",
+        "MLflow's server reads a key of another type as the empty string and says that '' "
+        "would resolve to '.'",
+    ),
+    "wrong type: metric key inside": Clearer(
+        "Invalid value 5 for parameter 'metrics[0].key' supplied:  Hint: Value was of type",
+        "Invalid value ",
+        "as for a tag key, MLflow's server says '' would resolve to '.' (and calls it 'name')",
+    ),
+    "wrong type: max_results > int32": Clearer(
+        "Invalid value 1099511627776 for parameter 'max_results' supplied: expected a 32-bit "
+        "integer.",
+        "Invalid value 1099511627776 for parameter 'max_results' supplied:",
+        "MLflow's server says \"Hint: Value was of type 'int'\" of a number too large",
+    ),
+    "wrong type: metric value a list": Clearer(
+        "Invalid value [1] for parameter 'value' supplied:  Hint: Value was of type 'list'.",
+        "",
+        "MLflow's server fails with a 500 on a metric value that is a list",
+    ),
+    "wrong type: dataset name": Clearer(
+        "Invalid value 5 for parameter 'datasets[0].dataset.name' supplied:  Hint:",
+        "",
+        "MLflow's server logs a dataset whose name is a number as one without a name",
+    ),
+}
+
+
+class SearchError(NamedTuple):
+    """A bad filter or order_by clause for one search, and the opening words both servers'
+    messages start with."""
+
+    search: str  # runs, experiments, registered-models, model-versions
+    filter: str | None
+    order_by: str | None
+    opening: str
+
+    @property
+    def label(self) -> str:
+        if self.filter is not None:
+            return f"search {self.search} filter {self.filter!r}"
+        return f"search {self.search} order_by {self.order_by!r}"
+
+
+def _filter(search: str, text: str, opening: str) -> SearchError:
+    return SearchError(search, text, None, opening)
+
+
+def _order(search: str, text: str, opening: str) -> SearchError:
+    return SearchError(search, None, text, opening)
+
+
+UNPARSED = "Invalid clause(s) in filter string"
+
+# labtrack's filter and order_by errors open with MLflow's words (and its error code), and
+# go on in labtrack's: where in the text (position), what was expected there and, for an
+# unknown name, the choices in a fixed order, where MLflow's server lists the tokens it
+# split the text into or prints a Python set (whose order changes from run to run). So the
+# messages are compared by their opening words only. Openings MLflow's server words
+# differently from one search to the next are left out here: registered-model order_by
+# keys ("Invalid order by key"), an unquoted run value ("Parameter value is either not
+# quoted ..."), a model version number ("Invalid value for numeric attribute"), IS NULL
+# on a metric; labtrack uses one wording for each kind of error in every search.
+SEARCH_ERRORS = (
+    _filter("runs", "metrics.x <", UNPARSED),
+    _filter("runs", "foo = 1", "Invalid attribute key 'foo' specified"),
+    _filter("runs", "params.a > 'x'", "Invalid comparator '>'"),
+    _filter("runs", "params.a = 'x", UNPARSED),
+    _filter("runs", "metrics.x > 'a'", "Expected numeric value type"),
+    _filter("runs", "foo.x = 1", "Invalid entity type 'foo'"),
+    _filter("runs", "datasets.foo = 'x'", "Invalid dataset key 'foo' specified"),
+    _filter("runs", "tags.a LIKE 5", "Expected a quoted string value"),
+    _filter("runs", "metrics.x > 1 extra", UNPARSED),
+    _filter("runs", "(metrics.x > 1", UNPARSED),
+    _filter("runs", "metrics.x > 1)", UNPARSED),
+    _order(
+        "runs", "metrics.x SIDEWAYS", "Invalid ordering key in order_by clause 'metrics.x SIDEWAYS'"
+    ),
+    _order("runs", "foo", "Invalid attribute key 'foo' specified"),
+    _order("runs", "", "Invalid order_by clause ''"),
+    _order("runs", "metrics.x asc desc", "Invalid order_by clause 'metrics.x asc desc'"),
+    _order("runs", "metrics.x,params.y", "Invalid order_by clause 'metrics.x,params.y'"),
+    _order("runs", "`a", "Invalid order_by clause '`a'"),
+    _filter("experiments", "foo = 1", "Invalid attribute key 'foo' specified"),
+    _filter("experiments", "params.a > 'x'", "Invalid entity type 'params'"),
+    _filter("experiments", "name ILIKE 'a", UNPARSED),
+    _filter("experiments", "name LIKE 5", "Expected a quoted string value"),
+    _filter("experiments", "name > 'a'", "Invalid comparator '>'"),
+    _filter("experiments", "creation_time = 'a'", "Expected numeric value type"),
+    _order("experiments", "foo", "Invalid attribute key 'foo' specified"),
+    _order("experiments", "params.a asc", "Invalid entity type 'params'"),
+    _order(
+        "experiments", "name SIDEWAYS", "Invalid ordering key in order_by clause 'name SIDEWAYS'"
+    ),
+    _order("experiments", "name DESC ASC", "Invalid order_by clause 'name DESC ASC'"),
+    _filter("registered-models", "foo = 1", "Invalid attribute key 'foo' specified"),
+    _filter("registered-models", "params.a > 'x'", "Invalid entity type 'params'"),
+    _filter("registered-models", "name ILIKE 'a", UNPARSED),
+    _filter("registered-models", "name LIKE 5", "Expected a quoted string value"),
+    _filter("registered-models", "tags.a > 'x'", "Invalid comparator"),  # MLflow: "for tag: >"
+    _order("registered-models", "name SIDEWAYS", "Invalid ordering key in order_by clause"),
+    _order("registered-models", "name DESC ASC", "Invalid order_by clause 'name DESC ASC'"),
+    _filter("model-versions", "foo = 1", "Invalid attribute key 'foo' specified"),
+    _filter("model-versions", "params.a > 'x'", "Invalid entity type 'params'"),
+    _filter("model-versions", "name ILIKE 'a", UNPARSED),
+    _filter("model-versions", "tags.a LIKE 5", "Expected a quoted string value"),
+    _filter("model-versions", "name > 'a'", "Invalid comparator"),  # MLflow: "for attribute: >"
+    _order("model-versions", "name SIDEWAYS", "Invalid ordering key in order_by clause"),
+    _order("model-versions", "`a", "Invalid order_by clause '`a'"),
+)
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +382,44 @@ def test_bad_requests_get_mlflows_answers(
     differences = [
         f"{label}: labtrack {_masked(ours[label], mask)} != MLflow {_masked(theirs[label], mask)}"
         for label in ours
-        if _masked(ours[label], mask) != _masked(theirs[label], mask)
+        if label not in MORE_SPECIFIC
+        and label not in _SEARCH_LABELS
+        and _masked(ours[label], mask) != _masked(theirs[label], mask)
     ]
     assert differences == []
+
+
+_SEARCH_LABELS = {case.label for case in SEARCH_ERRORS}
+
+
+@pytest.mark.parametrize("case", SEARCH_ERRORS, ids=lambda case: case.label)
+def test_search_errors_open_with_mlflows_words(
+    answers: tuple[dict[str, Answer], dict[str, Answer]], case: SearchError
+) -> None:
+    ours, theirs = answers
+    for server, (status, body) in (("labtrack", ours[case.label]), ("MLflow", theirs[case.label])):
+        assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE"), server
+        assert body["message"].startswith(case.opening), (server, body["message"])
+    assert " at position " in ours[case.label][1]["message"]
+
+
+@pytest.mark.parametrize("label", sorted(MORE_SPECIFIC))
+def test_labtrack_refuses_more_clearly_where_mlflow_does_not(
+    answers: tuple[dict[str, Answer], dict[str, Answer]], label: str
+) -> None:
+    ours, theirs = answers
+    clearer = MORE_SPECIFIC[label]
+    assert ours[label] != theirs[label]  # if MLflow changed, compare this case like the others
+    status, body = ours[label]
+    assert (status, body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+    assert body["message"].startswith(clearer.ours)
+    assert clearer.ours.startswith(clearer.shared)
+    their_status, their_body = theirs[label]
+    if clearer.shared:  # MLflow's server refuses it too, with the same code and opening
+        assert (their_status, their_body["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert their_body["message"].startswith(clearer.shared)
+    else:  # it takes the request, or fails with a 500
+        assert their_status in (200, 500)
 
 
 def test_the_mlflow_client_treats_the_server_as_current(tracking_server: str) -> None:

@@ -33,8 +33,9 @@ def webhook_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         tmp / "artifacts",
         extra_env={
             "LABTRACK_WEBHOOK_SECRET_KEY": "compat-key",
-            # the receiver is on loopback
+            # the receiver is on loopback, without TLS
             "LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "LABTRACK_WEBHOOK_ALLOWED_SCHEMES": "http,https",
         },
         log_file=tmp / "server.log",
     ) as url:
@@ -115,6 +116,7 @@ def test_the_mlflow_client_sees_a_refused_url(client: Any) -> None:
         "https://localhost/hook",
         "https://nothing.invalid/hook",
         "https://8.8.8.8/hook",
+        "http://8.8.8.8/hook",  # https only, by default
     ],
 )
 def test_webhook_urls_are_refused_as_mlflow_refuses_them(
@@ -141,3 +143,26 @@ def test_webhook_urls_are_refused_as_mlflow_refuses_them(
     assert ours == theirs
     if url != "https://8.8.8.8/hook":
         assert ours is not None
+
+
+@pytest.mark.parametrize("url", ["http://8.8.8.8/hook", "ftp://8.8.8.8/hook"])
+def test_mlflows_setting_allows_http_for_both(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https (labtrack reads it as its own
+    webhook_allowed_schemes): http is accepted by both checks, ftp refused in the same words."""
+    from mlflow.utils.validation import _validate_webhook_url
+
+    from labtrack.errors import InvalidParameterValue
+    from labtrack.tracking._webhooks import validate_webhook_url
+
+    monkeypatch.setenv("MLFLOW_WEBHOOK_ALLOWED_SCHEMES", "http,https")
+    theirs = ours = None
+    try:
+        _validate_webhook_url(url)
+    except MlflowException as exc:
+        theirs = exc.message
+    try:
+        validate_webhook_url(url)
+    except InvalidParameterValue as exc:
+        ours = exc.message
+    assert ours == theirs
+    assert (ours is None) == url.startswith("http:")

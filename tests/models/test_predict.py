@@ -58,6 +58,19 @@ def test_round_trip(
     assert not out.with_name(out.name + ".partial").exists()
 
 
+def test_scoring_a_model_directory_creates_no_tracking_database(
+    tmp_path: Path, model_path: Path, frame: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A path needs no tracking store: with the default tracking URI (./labtrack.db) the
+    command leaves nothing in the working directory (serve loads the model the same way)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LABTRACK_TRACKING_URI")
+    src = _write(frame[0], tmp_path / "in.csv")
+    result = _run("-m", str(model_path), "-i", str(src), "-o", str(tmp_path / "out.csv"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "model", "out.csv"]
+
+
 def test_chunks_give_the_same_output_as_one_pass(
     tmp_path: Path, model_path: Path, frame: Any
 ) -> None:

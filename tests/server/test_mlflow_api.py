@@ -182,7 +182,7 @@ def test_bulk_interval(http: httpx.Client, run_id: str) -> None:
             {"name": 5},
             400,
             "INVALID_PARAMETER_VALUE",
-            "expected a string",
+            "Invalid value 5 for parameter 'name' supplied:  Hint: Value was of type 'int'.",
         ),
         (
             "POST",
@@ -211,7 +211,7 @@ def test_bulk_interval(http: httpx.Client, run_id: str) -> None:
         (
             "POST",
             "/runs/search",
-            {"experiment_ids": "0", "max_results": 50001},
+            {"experiment_ids": ["0"], "max_results": 50001},
             400,
             "INVALID_PARAMETER_VALUE",
             "max_results",

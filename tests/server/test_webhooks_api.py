@@ -10,7 +10,7 @@ import http.server
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ def receiver() -> Iterator[Receiver]:
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("LABTRACK_WEBHOOK_SECRET_KEY", "the-server-key")
     monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOW_PRIVATE_IPS", "true")  # receivers on loopback
+    monkeypatch.setenv("LABTRACK_WEBHOOK_ALLOWED_SCHEMES", "http,https")  # ... without TLS
     return create_app(
         ServerConfig(f"sqlite:///{tmp_path / 'db.db'}", str(tmp_path / "a"), serve_artifacts=False)
     )
@@ -533,3 +534,159 @@ def test_dns_rebinding_is_blocked_at_delivery(
     assert [r.getMessage() for r in caplog.records] == [
         f"Webhook model_version.created to {url} blocked: " + refused("rebind.example", "127.0.0.1")
     ]
+
+
+def test_a_host_whose_look_up_never_ends_is_a_400(
+    http_client: httpx.Client, private_refused: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labtrack.tracking import _webhook_guard as guard
+
+    release = threading.Event()
+
+    def never_answers(host: str) -> list[str]:
+        release.wait()
+        return []
+
+    monkeypatch.setattr(guard, "resolve", never_answers)
+    monkeypatch.setattr(guard, "RESOLVE_TIMEOUT", 0.2)
+    try:
+        body = {
+            "name": "h",
+            "url": "https://slow.example/hook",
+            "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+        }
+        assert error(http_client.post(f"{API}/webhooks", json=body)) == (
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Timed out resolving Webhook URL hostname 'slow.example' after 0.2 seconds",
+        )
+    finally:
+        release.set()
+
+
+# -- only https, unless the setting allows http --------------------------------------------
+def test_only_https_urls_by_default(
+    http_client: httpx.Client,
+    receiver: Receiver,
+    dispatcher: WebhookDispatcher,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MLflow 3's rule: https only. An http webhook made while the setting allowed it is
+    refused again when it is tested or an event is delivered."""
+    made_with_http = create(http_client, url=receiver.url)
+    monkeypatch.delenv("LABTRACK_WEBHOOK_ALLOWED_SCHEMES")
+    refusal = "Invalid webhook URL scheme: 'http'. Allowed schemes are: https."
+    body = {
+        "name": "h",
+        "url": receiver.url,
+        "events": [{"entity": "MODEL_VERSION", "action": "CREATED"}],
+    }
+    assert error(http_client.post(f"{API}/webhooks", json=body)) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        refusal,
+    )
+    hook = create(http_client, url="https://ci.example/hook")
+    patched = http_client.patch(f"{API}/webhooks/{hook['webhook_id']}", json={"url": receiver.url})
+    assert error(patched) == (400, "INVALID_PARAMETER_VALUE", refusal)
+    tested = ok(http_client.post(f"{API}/webhooks/{made_with_http['webhook_id']}/test", json={}))
+    assert tested["result"] == {
+        "success": False,
+        "error_message": f"Failed to test webhook: InvalidParameterValue({refusal!r})",
+    }
+    http_client.delete(f"{API}/webhooks/{hook['webhook_id']}")
+    _registry(http_client)
+    with caplog.at_level("ERROR", logger="labtrack.tracking._webhooks"):
+        assert dispatcher.poll() == 1
+        dispatcher.drain()
+    assert receiver.received == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Webhook model_version.created to {receiver.url} blocked: {refusal}"
+    ]
+
+
+# -- a claim is a lease: a dead process's deliveries are retaken ----------------------------
+def _version_created(app: Any) -> int:
+    """The id of the registry event of churn's version 1, made to look an hour old (past
+    every rescan window: only an expired claim brings it back)."""
+    from sqlalchemy import update
+
+    from labtrack.entities import RegistryAction
+    from labtrack.store.sql import schema
+
+    rows = webhook_service(app.state.context).rows
+    [event] = [
+        e for e in rows.events_since(0, 0, 100) if e.action == RegistryAction.VERSION_CREATED
+    ]
+    events = schema.registry_events
+    with rows.store.engine.begin() as conn:
+        conn.execute(
+            update(events)
+            .where(events.c.id == event.event_id)
+            .values(timestamp=events.c.timestamp - 3_600_000)
+        )
+    return event.event_id
+
+
+@pytest.fixture
+def later_dispatcher(app: Any) -> Iterator[Any]:
+    """A dispatcher started after the test's events (as a new or surviving server process)."""
+    started: list[WebhookDispatcher] = []
+
+    def start() -> WebhookDispatcher:
+        d = WebhookDispatcher(webhook_service(app.state.context), interval=3600).start()
+        started.append(d)
+        return d
+
+    yield start
+    for d in started:
+        d.stop()
+
+
+def test_a_claim_of_a_dead_process_is_delivered_after_its_lease(
+    http_client: httpx.Client,
+    receiver: Receiver,
+    later_dispatcher: Callable[[], WebhookDispatcher],
+    app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from labtrack._clock import now_ms
+    from labtrack.tracking import _webhooks
+
+    hook = create(http_client, url=receiver.url)
+    _registry(http_client)
+    event_id = _version_created(app)
+    alive = later_dispatcher()
+    rows = alive.service.rows
+    # A process claimed the delivery, then died before sending: its claim stays behind.
+    dead_at = now_ms() - alive.lease_ms - 1_000
+    assert rows.claim(hook["webhook_id"], event_id, dead_at, dead_at)
+    assert alive.poll() == 1  # the lease ran out: retaken and delivered
+    alive.drain()
+    [(_, body)] = receiver.received
+    assert json.loads(body)["data"]["version"] == "1"
+    assert alive.poll() == 0
+    # Finished: not retaken once its new lease has run out either, by any process.
+    later = now_ms() + 3 * alive.lease_ms
+    monkeypatch.setattr(_webhooks, "now_ms", lambda: later)
+    assert alive.poll() + later_dispatcher().poll() == 0
+    assert len(receiver.received) == 1
+
+
+def test_a_live_processs_claim_is_left_alone(
+    http_client: httpx.Client,
+    receiver: Receiver,
+    later_dispatcher: Callable[[], WebhookDispatcher],
+    app: Any,
+) -> None:
+    from labtrack._clock import now_ms
+
+    hook = create(http_client, url=receiver.url)
+    _registry(http_client)
+    event_id = _version_created(app)
+    other = later_dispatcher()
+    claimed = now_ms() - other.lease_ms // 2  # taken, its lease still running
+    assert other.service.rows.claim(hook["webhook_id"], event_id, claimed, claimed)
+    assert other.poll() == 0
+    assert receiver.received == []

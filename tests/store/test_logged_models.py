@@ -399,7 +399,7 @@ def test_search_errors(service: TrackingService, models) -> None:
         ("nonsense = 'x'", "unknown attribute 'nonsense' for logged model search"),
         ("datasets.name = 'x'", "unknown entity 'datasets' for logged model search"),
     ]:
-        message = re.escape(f"Invalid filter '{bad}'") + ".*" + re.escape(reason)
+        message = re.escape(f" '{bad}' at position ") + ".*" + re.escape(reason)
         with pytest.raises(InvalidParameterValue, match=message):
             service.search_logged_models([exp_id], bad)
     with pytest.raises(InvalidParameterValue, match="max_results"):

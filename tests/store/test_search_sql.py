@@ -177,14 +177,16 @@ def test_bad_filter_is_a_clear_error(store, runs):
     with pytest.raises(
         InvalidParameterValue,
         match=re.escape(
-            "Invalid filter 'metrics.rmse <<< 3' at position 13: expected a comparison operator"
+            "Invalid comparator '<<<' in filter 'metrics.rmse <<< 3' at position 13: expected a "
+            "comparison operator"
         ),
     ):
         names(store, "metrics.rmse <<< 3")
     with pytest.raises(
         InvalidParameterValue,
         match=re.escape(
-            "Invalid order_by clause 'metrics.rmse SIDEWAYS' at position 13: expected ASC, DESC"
+            "Invalid ordering key in order_by clause 'metrics.rmse SIDEWAYS' at position 13: "
+            "expected ASC, DESC"
         ),
     ):
         names(store, None, ["metrics.rmse SIDEWAYS"])

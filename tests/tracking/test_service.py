@@ -876,7 +876,10 @@ def test_search_runs_pages_filters_and_views(service: TrackingService) -> None:
         ({"max_results": 50_001}, r"at most 50000$"),
         ({"max_results": None}, r"^Invalid max_results None for search_runs: it must be"),
         ({"view_type": "archived"}, r"^Invalid view type 'archived': expected ACTIVE_ONLY"),
-        ({"filter_string": "metrics.acc >"}, r"^Invalid filter 'metrics\.acc >'"),
+        (
+            {"filter_string": "metrics.acc >"},
+            r"^Invalid clause\(s\) in filter string 'metrics\.acc >'",
+        ),
     ],
 )
 def test_search_runs_refusals(

@@ -4,6 +4,9 @@ look-up's errors, and the request a delivery is pinned to."""
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -122,3 +125,48 @@ def test_pin_refuses_what_a_webhook_may_not_reach(url: str, host: str, address: 
     assert caught.value.message == (
         f"Webhook URL must not resolve to a non-public IP address. {host!r} resolves to {address}."
     )
+
+
+@pytest.fixture
+def hung_resolver(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A resolver that never answers until the test ends (a DNS server that drops queries),
+    and a short time-out; the hosts asked for are listed."""
+    release = threading.Event()
+    asked: list[str] = []
+
+    def hang(host: str) -> list[str]:
+        asked.append(host)
+        release.wait()
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(guard, "resolve", hang)
+    monkeypatch.setattr(guard, "RESOLVE_TIMEOUT", 0.2)
+    yield asked
+    release.set()
+
+
+def test_a_look_up_that_never_ends_is_refused_in_time(hung_resolver: list[str]) -> None:
+    start = time.monotonic()
+    with pytest.raises(InvalidParameterValue) as caught:
+        guard.check_url_host("slow.example")
+    assert time.monotonic() - start < 5
+    assert caught.value.message == (
+        "Timed out resolving Webhook URL hostname 'slow.example' after 0.2 seconds"
+    )
+    assert hung_resolver == ["slow.example"]
+
+
+def test_look_ups_are_bounded_in_number(
+    hung_resolver: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the allowed number of look-ups hang, another is refused without starting one."""
+    monkeypatch.setattr(guard, "_resolutions", threading.BoundedSemaphore(1))
+    with pytest.raises(InvalidParameterValue, match="Timed out resolving"):
+        guard.check_url_host("first.example")
+    with pytest.raises(InvalidParameterValue) as caught:
+        guard.check_url_host("second.example")
+    assert caught.value.message == (
+        "Timed out waiting to resolve Webhook URL hostname 'second.example' because too many "
+        "hostname resolutions are already in progress"
+    )
+    assert hung_resolver == ["first.example"]

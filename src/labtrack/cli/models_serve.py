@@ -41,10 +41,10 @@ def _load(model_uri: str, trust_pickle: bool | None) -> PyFuncModel:
     from labtrack.errors import LabtrackError
     from labtrack.models._uri import download_model
     from labtrack.models.pyfunc import load_pyfunc
-    from labtrack.tracking.client import TrackingClient
 
     try:
-        path = download_model(model_uri, client=TrackingClient(current_tracking_uri()))
+        # No client up front: serving a model directory must not create a tracking database.
+        path = download_model(model_uri, tracking_uri=current_tracking_uri())
         return load_pyfunc(path, trust_pickle=trust_pickle)
     except (LabtrackError, OSError):
         raise

@@ -55,10 +55,10 @@ class ResolvedModel:
         return f"ResolvedModel({self.artifact_uri!r}, immutable={self.immutable})"
 
 
-def _client() -> TrackingClient:
+def _client(tracking_uri: str | None = None) -> TrackingClient:
     from labtrack.tracking.client import TrackingClient
 
-    return TrackingClient()
+    return TrackingClient(tracking_uri)
 
 
 def _join(uri: str, path: str) -> str:
@@ -97,14 +97,18 @@ def _resolve_models(uri: str, client: TrackingClient, depth: int) -> ResolvedMod
     return ResolvedModel(_for_client(location, client), True)
 
 
-def _resolve(uri: str, client: TrackingClient | None, depth: int = 0) -> ResolvedModel:
+def _resolve(
+    uri: str, client: TrackingClient | None, depth: int = 0, tracking_uri: str | None = None
+) -> ResolvedModel:
+    """Where ``uri`` points. Only runs:/ and models:/ URIs open the tracking store (``client``,
+    else one of ``tracking_uri``): a path or an artifact URI never creates a database."""
     scheme = uri_scheme(uri)
     if scheme in ("", "file"):
         return ResolvedModel(uri, False)
     if scheme == "runs":
-        return _resolve_runs(uri, client or _client())
+        return _resolve_runs(uri, client or _client(tracking_uri))
     if scheme == "models":
-        return _resolve_models(uri, client or _client(), depth)
+        return _resolve_models(uri, client or _client(tracking_uri), depth)
     from labtrack.artifacts import supported_schemes
 
     if scheme in supported_schemes():
@@ -132,10 +136,16 @@ def download_model(
     uri: str | os.PathLike[str],
     dst_path: str | os.PathLike[str] | None = None,
     client: TrackingClient | None = None,
+    *,
+    tracking_uri: str | None = None,
 ) -> Path:
-    """A local directory holding the model ``uri`` points at (with its MLmodel)."""
+    """A local directory holding the model ``uri`` points at (with its MLmodel).
+
+    runs:/ and models:/ URIs are looked up through ``client``, else a client of
+    ``tracking_uri`` (None: the tracking URI in effect), made only for such a URI.
+    """
     text = os.fspath(uri)
-    resolved = _resolve(text, client)
+    resolved = _resolve(text, client, tracking_uri=tracking_uri)
     local = _local(resolved.artifact_uri)
     if local is not None and dst_path is None:
         if not local.exists():

@@ -2,16 +2,23 @@
 
 GET requests carry fields as query parameters (a repeated key is a list), other
 methods as a JSON object. int64 fields may be numbers or digit strings, as
-protobuf JSON writers send them; unknown fields are ignored, as MLflow does.
+protobuf JSON writers send them; unknown fields are ignored, as MLflow does. A field
+of the wrong type gets MLflow's server's words (``Invalid value 5 for parameter 'name'
+supplied:  Hint: Value was of type 'int'. ...``, see :func:`labtrack._protocol.invalid_type`).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from labtrack._protocol import int_from_json
+from labtrack._protocol import (
+    int_from_json,
+    invalid_type,
+    message,
+    shown_value,
+    tag_from_json,
+)
 from labtrack.errors import InvalidParameterValue
 from labtrack.validation import INT64_MAX, INT64_MIN
 
@@ -28,16 +35,12 @@ def _missing(name: str) -> InvalidParameterValue:
 
 
 def _invalid(name: str, value: Any, expected: str) -> InvalidParameterValue:
-    # The value as MLflow's server shows it: JSON ("foo", 5, [1, 2]), not Python's repr.
-    try:
-        shown = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    except (TypeError, ValueError):
-        shown = repr(value)
-    if len(shown) > 100:
-        shown = shown[:100] + "..."
+    """A value of the right type but out of the field's range or choices: MLflow's opening
+    words, then labtrack's (MLflow's server keeps a garbled int64, takes an unknown enum
+    name as the default, and says of an int32 too large "Value was of type 'int'")."""
     return InvalidParameterValue(
-        f"Invalid value {shown} for parameter '{name}' supplied: expected {expected}. "
-        "See the API docs for more information about request parameters."
+        f"Invalid value {shown_value(value)} for parameter '{name}' supplied: expected "
+        f"{expected}. See the API docs for more information about request parameters."
     )
 
 
@@ -66,17 +69,14 @@ class Params:
         if value is None:
             return default
         if not isinstance(value, str):
-            raise _invalid(name, value, "a string")
+            raise invalid_type(value, name)
         return value
 
     def _int(self, name: str, required: bool, bounds: tuple[int, int], what: str) -> int | None:
         value = self._raw(name, required)
         if value is None:
             return None
-        try:
-            number = int_from_json(value, name)
-        except InvalidParameterValue:
-            raise _invalid(name, value, what) from None
+        number = int_from_json(value, name)
         if not bounds[0] <= number <= bounds[1]:
             raise _invalid(name, value, what)
         return number
@@ -93,9 +93,13 @@ class Params:
             return default
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise _invalid(name, value, "true or false")
+        if not self._from_query:  # JSON: true or false, not "true"
+            raise invalid_type(value, name)
+        if value.lower() not in ("true", "false"):
+            raise InvalidParameterValue(
+                f"Invalid boolean value: {value}, must be 'true' or 'false'."
+            )
+        return bool(value.lower() == "true")
 
     def enum(self, name: str, choices: tuple[str, ...], *, default: str | None = None) -> Any:
         """A protobuf enum: its name (as MLflow clients send it) or its number."""
@@ -111,48 +115,56 @@ class Params:
         raise _invalid(name, value, f"one of {', '.join(choices)}")
 
     def str_list(self, name: str) -> list[str]:
+        """A repeated string field: a JSON list of strings, or a query parameter given once or
+        more. MLflow's words for a wrong type name the whole list (``Value was of type
+        'list'``), as its server's checks do."""
         value = self._data.get(name)
         if value is None:
             return []
-        if isinstance(value, str):
+        if isinstance(value, str) and self._from_query:
             return [value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise _invalid(name, value, "a list of strings")
+            raise invalid_type(value, name)
         return value
 
-    def objects(self, name: str, parse: Callable[[Any], T]) -> list[T]:
-        """A repeated message field, each item parsed by ``parse``."""
+    def objects(self, name: str, parse: Callable[[Any, str], T]) -> list[T]:
+        """A repeated message field, each item parsed by ``parse(item, path)`` (the path names
+        the item in errors: ``tags[2]``)."""
         value = self._data.get(name)
         if value is None:
             return []
         if self._from_query:
             raise InvalidParameterValue(f"Parameter '{name}' cannot be given in a query string")
         if not isinstance(value, list):
-            raise _invalid(name, value, "a list")
-        parsed = []
-        for i, item in enumerate(value):
-            if not isinstance(item, Mapping):
-                raise _invalid(f"{name}[{i}]", item, "an object")
-            parsed.append(parse(item))
-        return parsed
+            raise invalid_type(value, name)
+        return [
+            parse(message(item, f"{name}[{i}]"), f"{name}[{i}]") for i, item in enumerate(value)
+        ]
+
+    def pairs(self, name: str) -> dict[str, str]:
+        """A repeated ``{key, value}`` field as a dict (a repeated key: the last value wins;
+        a left-out value is the empty string)."""
+        out: dict[str, str] = {}
+        for i, tag in enumerate(self.objects(name, tag_from_json)):
+            if not tag.key:
+                raise InvalidParameterValue(
+                    f"Missing value for required parameter '{name}[{i}].key'."
+                )
+            out[tag.key] = tag.value or ""
+        return out
 
     def entries(self, name: str, make: Callable[[Any, Any], T]) -> list[T]:
         """A repeated ``{key, value}`` field (params, tags), each item as ``make(key, value)``.
 
-        A key must be a string and a value a string or a number (taken as its text, as
-        labtrack has always stored it); an array or an object in either place is refused,
+        An item must be an object and its key and value strings: anything else (a number,
+        an array, an object) is refused with MLflow's words for a field of the wrong type,
         naming the item's field. A missing value is "", as MLflow reads an unset protobuf
-        string. Missing keys and the keys' rules are the validation's.
+        string; a missing key is None (the validation refuses it with MLflow's words).
         """
-        entries = []
-        for i, item in enumerate(self.objects(name, lambda d: d)):
-            key, value = item.get("key"), item.get("value")
-            if key is not None and not isinstance(key, str):
-                raise _invalid(f"{name}[{i}].key", key, "a string")
-            if isinstance(value, (Mapping, list)):
-                raise _invalid(f"{name}[{i}].value", value, "a string")
-            entries.append(make(key, "" if value is None else value))
-        return entries
+        return [
+            make(pair.key, "" if pair.value is None else pair.value)
+            for pair in self.objects(name, tag_from_json)
+        ]
 
     def run_id(self) -> str:
         """MLflow accepts the run id as ``run_id`` or the older ``run_uuid``."""

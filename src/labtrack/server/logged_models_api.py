@@ -24,23 +24,6 @@ if TYPE_CHECKING:
     from labtrack.server._routes import Route
 
 
-def _pairs(p: Params, name: str) -> dict[str, Any]:
-    """A repeated ``{key, value}`` field as a dict (a repeated key: the last value wins)."""
-    items = p.objects(name, lambda d: d)
-    out: dict[str, Any] = {}
-    for i, item in enumerate(items):
-        key = item.get("key")
-        if not isinstance(key, str) or not key:
-            raise InvalidParameterValue(f"Missing value for required parameter '{name}[{i}].key'")
-        value = item.get("value", "")
-        if not isinstance(value, str):
-            raise InvalidParameterValue(
-                f"Invalid value {value!r} for parameter '{name}[{i}].value': expected a string"
-            )
-        out[key] = value
-    return out
-
-
 def _model(model: Any) -> dict[str, Any]:
     return {"model": wire.logged_model_to_json(model)}
 
@@ -51,8 +34,8 @@ def create_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
         p.string("name") or None,
         source_run_id=p.string("source_run_id") or None,
         model_type=p.string("model_type") or None,
-        tags=_pairs(p, "tags"),
-        params=_pairs(p, "params"),
+        tags=p.pairs("tags"),
+        params=p.pairs("params"),
     )
     return _model(model)
 
@@ -78,7 +61,7 @@ def delete_logged_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def set_logged_model_tags(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.set_logged_model_tags(p.string("model_id", required=True), _pairs(p, "tags"))
+    ctx.service.set_logged_model_tags(p.string("model_id", required=True), p.pairs("tags"))
     return {}
 
 
@@ -90,7 +73,7 @@ def delete_logged_model_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def log_logged_model_params(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    ctx.service.log_logged_model_params(p.string("model_id", required=True), _pairs(p, "params"))
+    ctx.service.log_logged_model_params(p.string("model_id", required=True), p.pairs("params"))
     return {}
 
 
@@ -114,27 +97,23 @@ def search_logged_models(ctx: ServerContext, p: Params) -> dict[str, Any]:
     return out
 
 
-def _dataset_filter(d: Mapping[str, Any]) -> LoggedModelDatasetFilter:
-    name, digest = d.get("dataset_name"), d.get("dataset_digest")
-    if not isinstance(name, str) or not name:
+def _dataset_filter(d: Mapping[str, Any], path: str) -> LoggedModelDatasetFilter:
+    name = wire.optional_string(d, "dataset_name", path)
+    digest = wire.optional_string(d, "dataset_digest", path)
+    if not name:
         raise InvalidParameterValue("`dataset_name` in the `datasets` clause must be specified.")
-    if digest is not None and not isinstance(digest, str):
-        raise InvalidParameterValue(f"Invalid dataset_digest {digest!r}: expected a string")
     return LoggedModelDatasetFilter(name, digest or None)
 
 
-def _order_by(d: Mapping[str, Any]) -> LoggedModelOrderBy:
-    field, ascending = d.get("field_name"), d.get("ascending", True)
-    if not isinstance(field, str) or not field:
-        raise InvalidParameterValue("Missing value for required parameter 'order_by.field_name'.")
-    if isinstance(ascending, str) and ascending.lower() in ("true", "false"):
-        ascending = ascending.lower() == "true"
+def _order_by(d: Mapping[str, Any], path: str) -> LoggedModelOrderBy:
+    field = wire.optional_string(d, "field_name", path)
+    if not field:
+        raise InvalidParameterValue(f"Missing value for required parameter '{path}.field_name'.")
+    ascending = d.get("ascending", True)
     if not isinstance(ascending, bool):
-        raise InvalidParameterValue(f"Invalid order_by.ascending {ascending!r}: expected a bool")
-    name, digest = d.get("dataset_name"), d.get("dataset_digest")
-    for what, value in (("dataset_name", name), ("dataset_digest", digest)):
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameterValue(f"Invalid order_by.{what} {value!r}: expected a string")
+        raise wire.invalid_type(ascending, f"{path}.ascending")
+    name = wire.optional_string(d, "dataset_name", path)
+    digest = wire.optional_string(d, "dataset_digest", path)
     return LoggedModelOrderBy(field, ascending, name or None, digest or None)
 
 

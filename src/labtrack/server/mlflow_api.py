@@ -48,6 +48,12 @@ def _value(p: Params) -> str:
     return value
 
 
+def _as_is(item: Mapping[str, Any], path: str) -> Mapping[str, Any]:
+    """An item of a repeated message field, parsed later (``Params.objects`` checked it is
+    an object)."""
+    return item
+
+
 def _repeated(name: str, items: list[Any]) -> dict[str, Any]:
     """A response's list field, left out when empty: protobuf JSON (and so MLflow's server)
     omits empty repeated fields, e.g. a search that finds nothing answers ``{}``."""
@@ -59,7 +65,9 @@ def create_experiment(ctx: ServerContext, p: Params) -> dict[str, Any]:
     location = p.string("artifact_location")
     if location:
         ctx.check_artifact_location(location)
-    tags = {tag.key: tag.value for tag in _tags(p)}
+    # A left-out key is the empty string, as protobuf reads the message (the service
+    # refuses an empty key with MLflow's words); a left-out value is "" already.
+    tags = {tag.key or "": tag.value for tag in _tags(p)}
     return {
         "experiment_id": ctx.service.create_experiment(
             p.string("name", required=True), location, tags
@@ -227,7 +235,7 @@ def delete_tag(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 
 def log_batch(ctx: ServerContext, p: Params) -> dict[str, Any]:
-    raw = p.objects("metrics", lambda d: d)
+    raw = p.objects("metrics", _as_is)
     if any(m.get("model_id") for m in raw):  # MLflow 3: metrics of logged models
         return log_batch_with_models(ctx, p, raw)
     metrics = [wire.metric_from_json(m, f"metrics[{i}]") for i, m in enumerate(raw)]

@@ -40,23 +40,10 @@ if TYPE_CHECKING:
 EVENTS_PATH = "/api/2.0/labtrack/registry/events"
 
 
-def _tags(p: Params) -> dict[str, str]:
-    """A repeated ``{key, value}`` field as a dict (a repeated key: the last value wins)."""
-    out: dict[str, str] = {}
-    for i, item in enumerate(p.objects("tags", lambda d: d)):
-        key, value = item.get("key"), item.get("value", "")
-        if not isinstance(key, str) or not key:
-            raise InvalidParameterValue(f"Missing value for required parameter 'tags[{i}].key'.")
-        if not isinstance(value, str):
-            raise InvalidParameterValue(
-                f"Invalid value {value!r} for parameter 'tags[{i}].value': expected a string"
-            )
-        out[key] = value
-    return out
-
-
 def _version(p: Params) -> int:
-    return validate_version(p._raw("version", True))
+    """A version number, a string in MLflow's messages (``"3"``; a JSON number is refused
+    with MLflow's words, as its server does)."""
+    return validate_version(p.string("version", required=True))
 
 
 def _model(model: Any) -> dict[str, Any]:
@@ -77,7 +64,7 @@ def _page(name: str, items: list[dict[str, Any]], token: str | None) -> dict[str
 # -- registered models --------------------------------------------------------------------
 def create_registered_model(ctx: ServerContext, p: Params) -> dict[str, Any]:
     model = ctx.service.registry.create_registered_model(
-        p.string("name", required=True), _tags(p), p.string("description")
+        p.string("name", required=True), p.pairs("tags"), p.string("description")
     )
     return _model(model)
 
@@ -168,7 +155,7 @@ def create_model_version(ctx: ServerContext, p: Params) -> dict[str, Any]:
         p.string("name", required=True),
         source,
         run_id=run_id,
-        tags=_tags(p),
+        tags=p.pairs("tags"),
         run_link=p.string("run_link") or None,
         description=p.string("description") or None,
         model_id=model_id,

@@ -9,10 +9,11 @@ secret a client sends is never in an answer.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+from labtrack._protocol import message
 from labtrack.config import settings
 from labtrack.entities import Webhook, WebhookTestResult
 from labtrack.server._json_endpoints import JsonEndpoint, json_routes
@@ -53,7 +54,7 @@ def webhook_service(ctx: ServerContext) -> WebhookService:
     return service
 
 
-def _event(item: Any) -> str:
+def _event(item: Mapping[str, Any], path: str) -> str:
     from labtrack.server._params import Params
 
     p = Params(item)
@@ -141,11 +142,9 @@ def delete_webhook(ctx: ServerContext, p: Params) -> dict[str, Any]:
 
 def test_webhook(ctx: ServerContext, p: Params) -> dict[str, Any]:
     event = p._raw("event", False)
-    from labtrack.errors import InvalidParameterValue
-
-    if event is not None and not isinstance(event, dict):
-        raise InvalidParameterValue(f"Invalid value {event!r} for parameter 'event'")
-    name = _event(event) if event else None
+    if event is not None:
+        event = message(event, "event")
+    name = _event(event, "event") if event else None
     result = webhook_service(ctx).test_webhook(p.string("webhook_id"), name)
     return {"result": _result_json(result)}
 

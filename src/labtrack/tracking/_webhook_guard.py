@@ -13,19 +13,30 @@ Two checks, one decision (:func:`is_public_address`):
 
 A number the resolver reads as an address (``0177.0.0.1``, ``2130706433``, ``127.1``) is
 judged by the address the resolver makes of it, which is also where a delivery connects.
+
+A look-up takes at most :data:`RESOLVE_TIMEOUT` seconds and at most
+:data:`MAX_CONCURRENT_RESOLUTIONS` run at once (MLflow's bounds): a name whose DNS server
+never answers is refused with a 400 instead of holding a request, or a delivery, forever.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from labtrack.errors import InvalidParameterValue
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 FIELD = "Webhook URL"
+
+#: Seconds one host name look-up may take, and how many may run at once (MLflow's figures).
+RESOLVE_TIMEOUT = 5.0
+MAX_CONCURRENT_RESOLUTIONS = 8
+_resolutions = threading.BoundedSemaphore(MAX_CONCURRENT_RESOLUTIONS)
 
 _CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
@@ -75,11 +86,44 @@ def resolve(host: str) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)]
 
 
+def resolve_in_time(host: str) -> list[str]:
+    """:func:`resolve` on a thread of its own, given :data:`RESOLVE_TIMEOUT` seconds (the
+    system resolver cannot be interrupted; a look-up that never ends is left to its daemon
+    thread, which holds one of the :data:`MAX_CONCURRENT_RESOLUTIONS` places meanwhile)."""
+    slots = _resolutions
+    if not slots.acquire(timeout=RESOLVE_TIMEOUT):
+        raise InvalidParameterValue(
+            f"Timed out waiting to resolve {FIELD} hostname {host!r} because too many "
+            "hostname resolutions are already in progress"
+        )
+    outcome: dict[str, Any] = {}
+
+    def look_up() -> None:
+        try:
+            outcome["addresses"] = resolve(host)
+        except BaseException as exc:  # handed to the caller below
+            outcome["error"] = exc
+        finally:
+            slots.release()
+
+    thread = threading.Thread(target=look_up, name="labtrack-webhook-resolve", daemon=True)
+    thread.start()
+    thread.join(RESOLVE_TIMEOUT)
+    if thread.is_alive():
+        raise InvalidParameterValue(
+            f"Timed out resolving {FIELD} hostname {host!r} after {RESOLVE_TIMEOUT:g} seconds"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    addresses: list[str] = outcome["addresses"]
+    return addresses
+
+
 def public_addresses(host: str) -> list[IPAddress]:
     """``host``'s addresses, all of them public, else MLflow's error naming the first that
-    is not (or the look-up's failure)."""
+    is not (or the look-up's failure or time-out)."""
     try:
-        found = resolve(host)
+        found = resolve_in_time(host)
     except (OSError, UnicodeError, ValueError) as exc:
         raise InvalidParameterValue(f"Cannot resolve {FIELD} hostname {host!r}: {exc}") from exc
     addresses: list[IPAddress] = []

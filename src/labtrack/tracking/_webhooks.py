@@ -7,10 +7,13 @@ Delivery follows MLflow 3: a JSON POST ``{"entity", "action", "timestamp", "data
 
 Events come from the registry's event log after their change committed: each server
 process polls the log, and claims every (webhook, event) in the database before it
-delivers, so of several processes exactly one delivers each event (at most once: a
-process that dies mid-delivery does not hand its claims on). Deliveries run on worker
-threads with a bounded queue, never on a request's path; a delivery is retried after a
-timeout, a connection error, 429 or 5xx, with exponential backoff, a bounded number of times.
+delivers, so of several live processes one delivers each event. A claim is a lease
+(:meth:`WebhookDispatcher.lease_ms`): when its process dies before the delivery finished,
+another process retakes the claim once the lease has run out and delivers the event, so
+every event is delivered at least once (twice only when a process died, or was stalled
+past the lease, after sending). Deliveries run on worker threads with a bounded queue,
+never on a request's path; a delivery is retried after a timeout, a connection error, 429
+or 5xx, with exponential backoff, a bounded number of times.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ DELIVERY_ID_HEADER = "X-MLflow-Delivery-Id"
 SIGNATURE_VERSION = "v1"
 ACTIVE, DISABLED = "ACTIVE", "DISABLED"
 MAX_RESULTS_WEBHOOKS = 1000
-ALLOWED_SCHEMES = ("http", "https")
 
 #: MLflow's entities and the actions each has (prompt and budget events are accepted, as
 #: MLflow accepts them, but labtrack has no prompts or budgets to fire them).
@@ -93,8 +95,21 @@ def validate_webhook_name(name: Any) -> str:
     return name
 
 
+def check_scheme(scheme: str) -> None:
+    """A webhook URL's scheme is one the ``webhook_allowed_schemes`` setting allows (https
+    only by default, as in MLflow 3); checked on create and update, and again at delivery."""
+    from labtrack.config import settings
+
+    schemes = tuple(settings.get("webhook_allowed_schemes"))
+    if scheme not in schemes:
+        raise InvalidParameterValue(
+            f"Invalid webhook URL scheme: {scheme!r}. Allowed schemes are: {', '.join(schemes)}."
+        )
+
+
 def validate_webhook_url(url: Any) -> str:
-    """An http(s) URL with a host name that resolves to public addresses only, unless the
+    """An https URL (http too when the ``webhook_allowed_schemes`` setting allows it) with a
+    host name that resolves to public addresses only, unless the
     ``webhook_allow_private_ips`` setting allows private ones (MLflow's messages)."""
     if not isinstance(url, str):
         raise InvalidParameterValue(f"Webhook URL must be a string, got {type(url).__name__!r}")
@@ -105,11 +120,7 @@ def validate_webhook_url(url: Any) -> str:
         host = parts.hostname
     except ValueError as exc:
         raise InvalidParameterValue(f"Invalid webhook URL {url!r}: {exc!r}") from exc
-    if parts.scheme not in ALLOWED_SCHEMES:
-        raise InvalidParameterValue(
-            f"Invalid webhook URL scheme: {parts.scheme!r}. "
-            f"Allowed schemes are: {', '.join(ALLOWED_SCHEMES)}."
-        )
+    check_scheme(parts.scheme)
     if not host:
         raise InvalidParameterValue(f"Webhook URL must include a hostname: {url!r}")
     check_url_host(host)
@@ -283,6 +294,11 @@ class RetryPolicy:
     def delay(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.backoff * 2**attempt))
 
+    def longest(self) -> float:
+        """The longest one delivery can take, in seconds: every attempt timing out."""
+        waits = sum(self.delay(attempt) for attempt in range(self.max_retries))
+        return (self.max_retries + 1) * self.timeout + waits
+
 
 def _retryable(status: int) -> bool:
     return status == 429 or status >= 500
@@ -298,10 +314,12 @@ def send(
 ) -> tuple[int, str]:
     """POST one event to ``url`` (retrying per ``policy``): the last status and body.
     Raises the last error when no attempt got an answer, and InvalidParameterValue, before
-    sending anything and without retrying, when the URL's host resolves to an address a
-    webhook may not reach (the request goes to the address checked: see _webhook_guard)."""
+    sending anything and without retrying, when the URL's scheme is not allowed or its host
+    resolves to an address a webhook may not reach, or not in time (the request goes to the
+    address checked: see _webhook_guard)."""
     import httpx
 
+    check_scheme(urlsplit(url).scheme)  # the setting may have changed since the URL was stored
     target = pin(url)
     entity, _, action = event.partition(".")
     body = json.dumps(
@@ -436,19 +454,26 @@ class WebhookService:
 # -- delivery -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Delivery:
+    webhook_id: str
+    event_id: int
     url: str
     event: str
     data: dict[str, Any]
     sealed_secret: str | None
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.webhook_id, self.event_id
+
 
 class WebhookDispatcher:
     """Polls the registry's event log and delivers what the webhooks subscribed to.
 
-    ``poll()`` claims and queues the new events' deliveries (the poller thread calls it
-    every ``interval`` seconds); worker threads send them. The queue is bounded: when
-    receivers are so slow that it fills, further deliveries are dropped with an error in
-    the log rather than held in memory.
+    ``poll()`` claims and queues the new events' deliveries, and retakes the claims whose
+    lease ran out unfinished (the poller thread calls it every ``interval`` seconds);
+    worker threads send them. The queue is bounded: when receivers are so slow that it
+    fills, a delivery is left claimed rather than held in memory, and sent when its lease
+    has run out.
     """
 
     #: Events are looked at again for this long after they were written, so a change that
@@ -468,6 +493,8 @@ class WebhookDispatcher:
         self.queue: queue.Queue[_Delivery | None] = queue.Queue(queue_size)
         self.cursor = service.rows.last_event_id()
         self._seen: dict[tuple[str, int], int] = {}
+        self._held: set[tuple[str, int]] = set()  # claims of this process not finished yet
+        self._held_lock = threading.Lock()
         self._stop = threading.Event()
         self._sleep = sleep
         self._threads = [
@@ -494,16 +521,25 @@ class WebhookDispatcher:
             if thread.is_alive():
                 thread.join(timeout)
 
+    @property
+    def lease_ms(self) -> int:
+        """How long a claim holds before another process may retake it: twice the longest
+        delivery (every attempt timing out), at least a minute. A delivery renews its
+        claim when it starts, so a live process's delivery is not retaken."""
+        return int(max(60.0, 2 * self.service.policy.longest()) * 1000)
+
     def poll(self) -> int:
-        """Claim and queue the deliveries of events written since the last poll: how many."""
+        """Claim and queue the deliveries of events written since the last poll, and of
+        claims whose lease ran out unfinished: how many were queued."""
         rows = self.service.rows
         now = now_ms()
+        expired_before = now - self.lease_ms
+        queued = self._retake_expired(now, expired_before)
         events = rows.events_since(self.cursor, now - self.RESCAN_MS, 1000)
         if not events:
-            return 0
+            return queued
         self.cursor = max(self.cursor, events[-1].event_id)
         hooks = rows.active_webhooks()
-        queued = 0
         for event in events:
             fired = None
             for webhook, sealed in hooks:
@@ -514,15 +550,55 @@ class WebhookDispatcher:
                 if fired is None:
                     break
                 self._seen[key] = event.timestamp
-                if fired[0] not in webhook.events or not rows.claim(*key, now):
+                if fired[0] not in webhook.events or not rows.claim(*key, now, expired_before):
                     continue
-                try:
-                    self.queue.put_nowait(_Delivery(webhook.url, fired[0], fired[1], sealed))
-                    queued += 1
-                except queue.Full:
-                    _log.error("Webhook queue full: dropped %s to %s", fired[0], webhook.url)
+                job = _Delivery(*key, webhook.url, fired[0], fired[1], sealed)
+                queued += self._queue(job)
         self._forget(now)
         return queued
+
+    def _retake_expired(self, now: int, expired_before: int) -> int:
+        """Queue the deliveries whose claim's lease ran out unfinished (their process died,
+        or this one could not queue them): how many."""
+        rows = self.service.rows
+        with self._held_lock:
+            held = set(self._held)
+        expired = [key for key in rows.expired_claims(expired_before, 100) if key not in held]
+        if not expired:
+            return 0
+        hooks = {
+            webhook.webhook_id: (webhook, sealed) for webhook, sealed in rows.active_webhooks()
+        }
+        events = rows.events([event_id for _, event_id in expired])
+        queued = 0
+        for webhook_id, event_id in expired:
+            if not rows.retake(webhook_id, event_id, now, expired_before):
+                continue  # another process was first
+            hook, event = hooks.get(webhook_id), events.get(event_id)
+            fired = event_payload(self.service.store, event) if event is not None else None
+            if hook is None or fired is None or fired[0] not in hook[0].events:
+                rows.finish(webhook_id, event_id, now)  # nothing to send any more
+                continue
+            webhook, sealed = hook
+            job = _Delivery(webhook_id, event_id, webhook.url, fired[0], fired[1], sealed)
+            queued += self._queue(job)
+        return queued
+
+    def _queue(self, job: _Delivery) -> int:
+        with self._held_lock:
+            self._held.add(job.key)
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:
+            with self._held_lock:
+                self._held.discard(job.key)
+            _log.error(
+                "Webhook queue full: %s to %s is sent when its claim's lease has run out",
+                job.event,
+                job.url,
+            )
+            return 0
+        return 1
 
     def _forget(self, now: int) -> None:
         horizon = now - 2 * self.RESCAN_MS
@@ -552,7 +628,9 @@ class WebhookDispatcher:
                 self.queue.task_done()
 
     def _deliver(self, job: _Delivery) -> None:
+        rows = self.service.rows
         try:
+            rows.renew(*job.key, now_ms())  # the lease counts from the first attempt
             secret = self.service.box.open(job.sealed_secret) if job.sealed_secret else None
             status, _ = send(job.url, job.event, job.data, secret, self.service.policy, self._sleep)
             if status >= 400:
@@ -561,6 +639,13 @@ class WebhookDispatcher:
             _log.error("Webhook %s to %s blocked: %s", job.event, job.url, exc)
         except Exception as exc:
             _log.error("Webhook %s to %s failed: %r", job.event, job.url, exc)
+        try:
+            rows.finish(*job.key, now_ms())
+        except Exception:
+            _log.exception("Recording the delivery of webhook %s as finished failed", job.event)
+        finally:
+            with self._held_lock:
+                self._held.discard(job.key)
 
     def drain(self) -> None:
         """Wait until every queued delivery is done (tests, shutdown)."""

@@ -3,8 +3,14 @@ to deliver, and the delivery claims (``webhook_deliveries``).
 
 A claim is an insert keyed by (webhook, event): of several server processes polling the
 same event log, the one whose insert succeeds delivers the event; the others see the
-key taken and skip it. The secret column holds what the service layer gave (the
-encrypted secret); this module never sees the secret in clear.
+key taken and skip it. A claim is a lease: ``claimed_time`` is when it was taken (or
+renewed), and a claim older than the lease whose delivery never finished (its process
+died) is retaken by another process, which delivers the event again. A finished delivery
+keeps its row with ``claimed_time`` set to minus the time it finished, so it is never
+retaken (the sign is the whole state: no column beyond the claim's time is needed).
+
+The secret column holds what the service layer gave (the encrypted secret); this module
+never sees the secret in clear.
 """
 
 from __future__ import annotations
@@ -149,8 +155,9 @@ class SqlWebhookStore:
         with self.store._read() as conn:
             return load_events(conn.execute(query).all())
 
-    def claim(self, webhook_id: str, event_id: int, now: int) -> bool:
-        """Take on delivering ``event_id`` to ``webhook_id``: False if a process already has."""
+    def claim(self, webhook_id: str, event_id: int, now: int, expired_before: int) -> bool:
+        """Take on delivering ``event_id`` to ``webhook_id``: False if a process already has
+        (a claim taken at or after ``expired_before``, or a finished delivery)."""
         import sqlalchemy.exc as sa_exc
 
         try:
@@ -159,10 +166,75 @@ class SqlWebhookStore:
                     insert(_wd).values(webhook_id=webhook_id, event_id=event_id, claimed_time=now)
                 )
         except sa_exc.IntegrityError:
-            return False
+            return self.retake(webhook_id, event_id, now, expired_before)
         return True
 
-    def forget_claims(self, before: int) -> None:
-        """Drop claims older than ``before`` (their events are past every rescan window)."""
+    def retake(self, webhook_id: str, event_id: int, now: int, expired_before: int) -> bool:
+        """Take over a claim taken before ``expired_before`` whose delivery never finished:
+        of several processes trying at once, exactly one succeeds."""
+        query = (
+            update(_wd)
+            .where(
+                (_wd.c.webhook_id == webhook_id)
+                & (_wd.c.event_id == event_id)
+                & (_wd.c.claimed_time >= 0)
+                & (_wd.c.claimed_time < expired_before)
+            )
+            .values(claimed_time=now)
+        )
         with self.store._write() as conn:
-            conn.execute(delete(_wd).where(_wd.c.claimed_time < before))
+            return bool(conn.execute(query).rowcount == 1)
+
+    def renew(self, webhook_id: str, event_id: int, now: int) -> None:
+        """Start a held claim's lease again (its delivery is starting now)."""
+        query = (
+            update(_wd)
+            .where(
+                (_wd.c.webhook_id == webhook_id)
+                & (_wd.c.event_id == event_id)
+                & (_wd.c.claimed_time >= 0)
+            )
+            .values(claimed_time=now)
+        )
+        with self.store._write() as conn:
+            conn.execute(query)
+
+    def finish(self, webhook_id: str, event_id: int, now: int) -> None:
+        """A claim's delivery is over (sent, refused or out of retries): never retake it."""
+        query = (
+            update(_wd)
+            .where((_wd.c.webhook_id == webhook_id) & (_wd.c.event_id == event_id))
+            .values(claimed_time=-now)
+        )
+        with self.store._write() as conn:
+            conn.execute(query)
+
+    def expired_claims(self, expired_before: int, limit: int) -> list[tuple[str, int]]:
+        """(webhook, event) of unfinished claims taken before ``expired_before``, oldest first."""
+        query = (
+            select(_wd.c.webhook_id, _wd.c.event_id)
+            .where((_wd.c.claimed_time >= 0) & (_wd.c.claimed_time < expired_before))
+            .order_by(_wd.c.claimed_time)
+            .limit(limit)
+        )
+        with self.store._read() as conn:
+            return [(str(r.webhook_id), int(r.event_id)) for r in conn.execute(query)]
+
+    def events(self, event_ids: Sequence[int]) -> dict[int, RegistryEvent]:
+        """The events of the log with these ids, by id."""
+        if not event_ids:
+            return {}
+        query = select(_ev).where(_ev.c.id.in_(list(event_ids)))
+        with self.store._read() as conn:
+            return {e.event_id: e for e in load_events(conn.execute(query).all())}
+
+    def forget_claims(self, before: int) -> None:
+        """Drop claims taken or finished before ``before`` (their events are past every
+        rescan window, and a lease long expired has been retaken since if it could be)."""
+        finished_long_ago = (_wd.c.claimed_time < 0) & (_wd.c.claimed_time > -before)
+        with self.store._write() as conn:
+            conn.execute(
+                delete(_wd).where(
+                    ((_wd.c.claimed_time >= 0) & (_wd.c.claimed_time < before)) | finished_long_ago
+                )
+            )
