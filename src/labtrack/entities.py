@@ -475,13 +475,15 @@ class RegistryEvent:
     ``name`` is the registered model's name when the change was made (events of a
     renamed model keep the old name; the ``model_renamed`` event links the two).
     ``version`` is the version the change concerns, if any; ``timestamp`` is in
-    milliseconds since the epoch; ``user_id`` is who made the change ("unknown" when
-    a server could not tell).
+    milliseconds since the epoch; ``claimed_user`` is who the client said made the change
+    (a server's ``X-Labtrack-User`` header, the local user in embedded mode; "unknown"
+    when none was given): a claim nobody checked, since the server does not yet
+    authenticate users.
     """
 
     event_id: int
     timestamp: int
-    user_id: str
+    claimed_user: str
     action: str
     name: str
     version: int | None = None

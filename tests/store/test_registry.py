@@ -743,7 +743,7 @@ def test_every_change_is_one_event(reg: TrackingService) -> None:
     assert changes(reg, "n") == expected
     assert changes(reg, "m") == expected[:-1]  # up to the rename away from "m"
     log = events(reg)
-    assert {e.user_id for e in log} == {USER}
+    assert {e.claimed_user for e in log} == {USER}
     assert [e.event_id for e in log] == sorted(e.event_id for e in log)
     assert all(b.timestamp >= a.timestamp for a, b in itertools.pairwise(log))
     assert {e.action for e in log} == set(RegistryAction.ALL)

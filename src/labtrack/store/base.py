@@ -179,8 +179,8 @@ class RegistryStore(Protocol):
 
     Names, versions (ints >= 1), stages (canonical), aliases and tags arrive validated by
     the tracking service. Every change is recorded in the registry's event log in the
-    same transaction, as done by ``user``; a RestStore's server takes the user from the
-    request instead, so it ignores the argument.
+    same transaction, as claimed by ``user`` (the event's ``claimed_user``); a RestStore's
+    server takes the claim from the request instead, so it ignores the argument.
     """
 
     def create_registered_model(

@@ -417,13 +417,15 @@ registered_model_aliases = Table(
 # The registry's append-only event log: one row per change, never updated or deleted (no
 # foreign keys, so it outlives deleted and renamed models). Read by model and time range
 # (the history of a model) and by action and time range (delivery figures: deployments,
-# lead time from a run to Production).
+# lead time from a run to Production). ``claimed_user`` is who the client said made the
+# change (a server's X-Labtrack-User header, the local user in embedded mode): a claim,
+# not checked, until the server authenticates users.
 registry_events = Table(
     "registry_events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("timestamp", BigInteger, nullable=False),
-    Column("user_id", String(256), nullable=False),
+    Column("claimed_user", String(256), nullable=False),
     Column("action", String(40), nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("version", Integer),

@@ -1,0 +1,39 @@
+"""The registry's event log records who a change was made by as a claim: ``claimed_user``.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-12-10
+
+The name was always the client's word (the X-Labtrack-User header, the local user in
+embedded mode); the column is renamed so nothing reads it as an authenticated user.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.alter_column(
+        "registry_events",
+        "user_id",
+        new_column_name="claimed_user",
+        existing_type=sa.String(256),
+        existing_nullable=False,
+    )
+
+
+def downgrade() -> None:
+    op.alter_column(
+        "registry_events",
+        "claimed_user",
+        new_column_name="user_id",
+        existing_type=sa.String(256),
+        existing_nullable=False,
+    )
