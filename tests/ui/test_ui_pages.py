@@ -38,6 +38,7 @@ def pages(d: DemoApp) -> dict[str, str]:
         "text": f"/runs/{best}/artifacts?path=models_mlflow/requirements.txt",
         "logged model files": f"/logged-models/{demo.model_id}/artifacts",
         "logged model file": f"/logged-models/{demo.model_id}/artifacts?path=MLmodel",
+        "api docs": "/api/docs",
     }
 
 
@@ -63,6 +64,7 @@ PAGE_NAMES = [
     "text",
     "logged model files",
     "logged model file",
+    "api docs",
 ]
 
 
