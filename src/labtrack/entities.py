@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from labtrack._tags import LABTRACK_CRASHED
+
 
 class RunStatus:
     RUNNING = "RUNNING"
@@ -195,6 +197,14 @@ class Run:
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
     outputs: RunOutputs = field(default_factory=RunOutputs)
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the run's process died without ending it: it stopped sending heartbeats,
+        so the store marked it KILLED with the ``labtrack.crashed`` tag."""
+        return (
+            self.info.status == RunStatus.KILLED and self.data.tags.get(LABTRACK_CRASHED) == "true"
+        )
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from databases import BACKENDS, create_server_database
+from databases import BACKENDS, create_server_database, downgrade
 from labtrack.errors import ConfigurationError
-from labtrack.store.sql import migrate
 from labtrack.store.sql.engine import get_engine
 from labtrack.store.sql.migrate import HEAD_REVISION, current_revision, upgrade
 from labtrack.store.sql.schema import metadata
 from labtrack.store.sql.store import SqlStore
 
 SNAPSHOTS = Path(__file__).with_name("schemas")
-MIGRATIONS = Path(migrate.__file__).with_name("migrations")
 
 
 def schema_differences(engine) -> list:
@@ -58,19 +56,14 @@ def _old_database(backend: str, snapshot: Path, tmp_path: Path) -> str:
         con.commit()
         con.close()
         return f"sqlite:///{db}"
-    from alembic import command
-    from alembic.config import Config
-
     uri = create_server_database(backend, f"mig{revision}")
     names = set(re.findall(r"^CREATE TABLE (\w+)", snapshot.read_text(), re.MULTILINE))
     engine = create_engine(uri)
     with engine.begin() as conn:
         metadata.create_all(conn)
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = conn
-        command.stamp(config, "head")
-        command.downgrade(config, max(revision, _TABLES_ONLY_ADDED_UNTIL))
+        conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+        conn.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": HEAD_REVISION})
+        downgrade(conn, max(revision, _TABLES_ONLY_ADDED_UNTIL))
         for table in reversed(metadata.sorted_tables):
             if table.name not in names:
                 table.drop(conn)

@@ -107,9 +107,15 @@ runs = Table(
     Column("artifact_uri", String(2000), nullable=False),
     Column("parent_run_uuid", String(32)),
     Column("deleted_time", BigInteger),
+    # When the run's process last said it is alive (labtrack's clients send heartbeats
+    # for the runs they run); NULL for a run that never did (an MLflow client's). A
+    # RUNNING run whose heartbeat is older than the timeout is marked crashed
+    # (store/sql/_heartbeats.py), found by the (status, heartbeat) index.
+    Column("last_heartbeat_time", BigInteger),
     UniqueConstraint("run_uuid"),
     Index(None, "experiment_id", "lifecycle_stage", "start_time"),
     Index(None, "parent_run_uuid"),
+    Index(None, "status", "last_heartbeat_time"),
     **_MYSQL,
 )
 
