@@ -5,13 +5,15 @@ RUNNING forever (the store marks it: ``store/sql/_heartbeats.py``).
 A heartbeat rides on the logged data: while a run logs, the background batcher asks
 :meth:`Heartbeats.take` whether its next batch should carry one (every half interval),
 so a busy run sends nothing extra. An idle run gets a tiny heartbeat of its own from one
-daemon thread every ``heartbeat_interval`` seconds, and its first one a second after it
-starts. The thread dies with the process, which is the point.
+daemon thread every ``heartbeat_interval`` seconds. The first is due a second after the
+run starts (so a run shorter than that, the common case in a sweep, costs nothing). The
+thread dies with the process, which is the point.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
 import time
@@ -30,7 +32,12 @@ FIRST_BEAT_AFTER = 1.0
 @dataclass
 class _Beating:
     store: TrackingStore
-    last: float  # the clock's time of the last heartbeat sent (or, for a new run, due)
+    carry_after: float  # a batch written from then on carries a heartbeat
+    send_after: float  # from then on the thread sends one of its own
+
+    def beaten(self, now: float, interval: float) -> None:
+        self.carry_after = now + interval / 2
+        self.send_after = now + interval
 
 
 class Heartbeats:
@@ -49,18 +56,22 @@ class Heartbeats:
         self._cond = threading.Condition()
         self._runs: dict[str, _Beating] = {}
         self._thread: threading.Thread | None = None
+        self._wake_at = math.inf  # when the thread wakes next
 
     def add(self, store: TrackingStore, run_id: str) -> None:
         """Start beating for ``run_id`` (its first heartbeat within a second)."""
         with self._cond:
             first = self._clock() + min(FIRST_BEAT_AFTER, self.interval)
-            self._runs[run_id] = _Beating(store, first - self.interval)
-            if self._background and (self._thread is None or not self._thread.is_alive()):
+            self._runs[run_id] = _Beating(store, first, first)
+            if not self._background:
+                return
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="labtrack-heartbeat", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            elif first < self._wake_at:
+                self._cond.notify_all()  # the thread sleeps past this run's first heartbeat
 
     def remove(self, run_id: str) -> None:
         with self._cond:
@@ -72,20 +83,18 @@ class Heartbeats:
         with self._cond:
             beating = self._runs.get(run_id)
             now = self._clock()
-            if beating is None or now - beating.last < self.interval / 2:
+            if beating is None or now < beating.carry_after:
                 return False
-            beating.last = now
+            beating.beaten(now, self.interval)
             return True
 
     def due(self) -> list[tuple[str, TrackingStore]]:
         """The runs that had no heartbeat for an interval (counted as sent now)."""
         with self._cond:
             now = self._clock()
-            found = [
-                (rid, b.store) for rid, b in self._runs.items() if now - b.last >= self.interval
-            ]
+            found = [(rid, b.store) for rid, b in self._runs.items() if now >= b.send_after]
             for rid, _ in found:
-                self._runs[rid].last = now
+                self._runs[rid].beaten(now, self.interval)
             return found
 
     def send(self, due: list[tuple[str, TrackingStore]]) -> None:
@@ -108,15 +117,18 @@ class Heartbeats:
                 self.send(due)
                 continue
             with self._cond:
-                soonest = min((b.last for b in self._runs.values()), default=None)
-                wait = self.interval if soonest is None else soonest + self.interval - self._clock()
-                self._cond.wait(max(wait, 0.01))
+                now = self._clock()
+                soonest = min((b.send_after for b in self._runs.values()), default=None)
+                self._wake_at = now + self.interval if soonest is None else max(soonest, now)
+                self._cond.wait(max(self._wake_at - now, 0.01))
+                self._wake_at = math.inf
 
     def _after_fork(self) -> None:
         # The child runs none of the parent's runs, and has no heartbeat thread.
         self._cond = threading.Condition()
         self._runs = {}
         self._thread = None
+        self._wake_at = math.inf
 
 
 _heartbeats: Heartbeats | None = None

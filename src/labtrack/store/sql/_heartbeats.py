@@ -16,7 +16,7 @@ RUNNING again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select, update
 
@@ -51,11 +51,13 @@ def beat(conn: Connection, run_pk: int, now: int) -> None:
         )
 
 
-def forget(conn: Connection, run_pk: int) -> None:
-    """A client set the run's status: the heartbeats so far, and a crash mark, are void
-    (a resumed run's new process sends its own)."""
-    conn.execute(update(_r).where(_r.c.id == run_pk).values(last_heartbeat_time=None))
-    conn.execute(delete(_t).where(_t.c.run_id == run_pk, _t.c.key == LABTRACK_CRASHED))
+def forget(conn: Connection, row: Any) -> dict[str, Any]:
+    """A client sets the run's status (``row``: its run row): the heartbeats so far, and a
+    crash mark, are void (a resumed run's new process sends its own). Returns the run
+    columns to set with the status; a run without heartbeats costs nothing."""
+    if row.status == RunStatus.KILLED:
+        conn.execute(delete(_t).where(_t.c.run_id == row.id, _t.c.key == LABTRACK_CRASHED))
+    return {} if row.last_heartbeat_time is None else {"last_heartbeat_time": None}
 
 
 def stale_runs(conn: Connection, cutoff: int) -> list[int]:

@@ -502,7 +502,7 @@ class SqlStore:
             values: dict[str, Any] = {}
             if status is not None:
                 values["status"] = status
-                _heartbeats.forget(conn, row.id)
+                values.update(_heartbeats.forget(conn, row))
             if end_time is not None:
                 values["end_time"] = end_time
             if run_name:
