@@ -159,3 +159,6 @@ def _reset_fluent_state() -> None:
             batching._queue.flush()
         except Exception:
             pass
+    heartbeats = sys.modules.get("labtrack.tracking._heartbeats")
+    if heartbeats is not None and heartbeats._heartbeats is not None:
+        heartbeats._heartbeats._runs.clear()  # no heartbeats to a finished test's store

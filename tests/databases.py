@@ -12,6 +12,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,3 +107,18 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[str]:
     _empty_tables(uri)
     yield uri
     _empty_tables(uri)
+
+
+def downgrade(conn: Any, revision: str) -> None:
+    """Take a database at labtrack's newest schema back to ``revision`` by the migrations'
+    downgrades (the migrations that change existing tables have one; those before 0005
+    only add tables, which a test drops itself)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from labtrack.store.sql import migrate
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(migrate.__file__).with_name("migrations")))
+    config.attributes["connection"] = conn
+    command.downgrade(config, revision)

@@ -578,7 +578,7 @@ def registry_event_to_json(e: RegistryEvent) -> dict[str, Any]:
     return {
         "event_id": e.event_id,
         "timestamp": e.timestamp,
-        "user_id": e.user_id,
+        "claimed_user": e.claimed_user,
         "action": e.action,
         "name": e.name,
         "version": e.version,
@@ -593,7 +593,7 @@ def registry_event_from_json(d: Mapping[str, Any]) -> RegistryEvent:
     return RegistryEvent(
         event_id=int_from_json(d["event_id"], "event_id"),
         timestamp=int_from_json(d["timestamp"], "timestamp"),
-        user_id=d.get("user_id", ""),
+        claimed_user=d.get("claimed_user", ""),
         action=d["action"],
         name=d["name"],
         version=None if version is None else int_from_json(version, "version"),

@@ -39,6 +39,8 @@ MLFLOW_PROMPT_IS_PROMPT = "mlflow.prompt.is_prompt"
 # -- labtrack's own ----------------------------------------------------------------------------
 LABTRACK_COMMAND = "labtrack.command"
 LABTRACK_PYTHON_VERSION = "labtrack.python.version"
+LABTRACK_CRASHED = "labtrack.crashed"
+"""``"true"`` on a run marked KILLED because its process stopped sending heartbeats."""
 
 SYSTEM_TAG_PREFIXES = ("mlflow.", "labtrack.")
 """Tags under these prefixes are the library's, shown apart from the user's own."""

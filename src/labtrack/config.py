@@ -55,6 +55,13 @@ def _parse_positive_float(text: str) -> float:
     return value
 
 
+def _parse_non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
 def parse_names(text: str) -> tuple[str, ...]:
     """``"a.example, *.corp.example"`` -> ``("a.example", "*.corp.example")``: a comma-separated
     list (host names or origins, as given on the command line)."""
@@ -168,6 +175,24 @@ SETTINGS: tuple[Setting, ...] = (
         "without passing trust_pickle=True. Only for models from sources you trust.",
         ("LABTRACK_TRUST_PICKLE",),
         _parse_bool,
+    ),
+    # -- runs whose process died (tracking/_heartbeats.py, store/sql/_heartbeats.py)
+    Setting(
+        "heartbeat_interval",
+        30.0,
+        "Seconds between the heartbeats a process sends for the runs it runs with the "
+        "fluent API (lt.start_run), riding on logged data when there is some; 0 sends none.",
+        ("LABTRACK_HEARTBEAT_INTERVAL",),
+        _parse_non_negative_float,
+    ),
+    Setting(
+        "heartbeat_timeout",
+        300.0,
+        "Seconds without a heartbeat after which a running run that sent heartbeats shows "
+        "as crashed (KILLED, tag labtrack.crashed). Read where the database is opened: by "
+        "labtrack server, or by the client in embedded mode. Keep it several intervals long.",
+        ("LABTRACK_HEARTBEAT_TIMEOUT",),
+        _parse_positive_float,
     ),
     Setting(
         "sqlite_busy_timeout",

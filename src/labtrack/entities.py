@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from labtrack._tags import LABTRACK_CRASHED
+
 
 class RunStatus:
     RUNNING = "RUNNING"
@@ -195,6 +197,14 @@ class Run:
     data: RunData = field(default_factory=RunData)
     inputs: RunInputs = field(default_factory=RunInputs)
     outputs: RunOutputs = field(default_factory=RunOutputs)
+
+    @property
+    def crashed(self) -> bool:
+        """Whether the run's process died without ending it: it stopped sending heartbeats,
+        so the store marked it KILLED with the ``labtrack.crashed`` tag."""
+        return (
+            self.info.status == RunStatus.KILLED and self.data.tags.get(LABTRACK_CRASHED) == "true"
+        )
 
 
 @dataclass(frozen=True)
@@ -475,13 +485,15 @@ class RegistryEvent:
     ``name`` is the registered model's name when the change was made (events of a
     renamed model keep the old name; the ``model_renamed`` event links the two).
     ``version`` is the version the change concerns, if any; ``timestamp`` is in
-    milliseconds since the epoch; ``user_id`` is who made the change ("unknown" when
-    a server could not tell).
+    milliseconds since the epoch; ``claimed_user`` is who the client said made the change
+    (a server's ``X-Labtrack-User`` header, the local user in embedded mode; "unknown"
+    when none was given): a claim nobody checked, since the server does not yet
+    authenticate users.
     """
 
     event_id: int
     timestamp: int
-    user_id: str
+    claimed_user: str
     action: str
     name: str
     version: int | None = None

@@ -84,7 +84,7 @@ def test_show(invoke: Invoke, db_uri: str, churn: TrackingClient) -> None:
     fields = dict(line.split(":", 1) for line in text.split("\n\n")[0].splitlines() if ":" in line)
     assert fields["Name"].strip() == "churn"
     assert fields["Description"].strip() == "Who will leave"
-    assert fields["Created by"].strip() == "ana"
+    assert fields["Created by (claimed)"].strip() == "ana"
     assert "Tags (1)" in text
     assert "growth" in text
     assert "Aliases (1)" in text
@@ -126,7 +126,7 @@ def test_versions_of_a_model_without_any(
 
 def test_history(invoke: Invoke, db_uri: str, churn: TrackingClient) -> None:
     rows = table(invoke, db_uri, "history", "churn")
-    assert rows[0] == ["When", "User", "Action", "Model", "Version", "Change"]
+    assert rows[0] == ["When", "Claimed by", "Action", "Model", "Version", "Change"]
     actions = [r[2] for r in rows[1:]]
     assert actions == [
         "model_created",
@@ -146,7 +146,7 @@ def test_history(invoke: Invoke, db_uri: str, churn: TrackingClient) -> None:
     events = run_json(invoke, db_uri, "history", "churn")
     assert events[6]["from_value"] == "None"
     assert events[6]["to_value"] == "Production"
-    assert events[6]["user_id"] == "ana"
+    assert events[6]["claimed_user"] == "ana"
     # The history outlives the model.
     churn.delete_registered_model("churn")
     after = run_json(invoke, db_uri, "history", "churn")

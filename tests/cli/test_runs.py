@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import time
 from datetime import datetime
 from typing import Any
 
@@ -403,6 +404,21 @@ def test_show_a_bare_run(invoke: Invoke, db_uri: str, client: TrackingClient) ->
     assert "Tags (0; 1 system tag hidden, see --all-tags)" in text
     for section in ("Params", "Metrics", "Datasets"):
         assert section not in text
+
+
+def test_a_crashed_run_says_so(
+    invoke: Invoke, db_uri: str, client: TrackingClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose process stopped sending heartbeats (see tests/store/test_crashed_runs.py)."""
+    monkeypatch.setenv("LABTRACK_HEARTBEAT_TIMEOUT", "0.2")
+    run_id = client.create_run("0", run_name="doomed").info.run_id
+    client.store.heartbeat([run_id])
+    time.sleep(0.4)
+    text = invoke("runs", "show", run_id, "--tracking-uri", db_uri).stdout
+    assert "Status:       KILLED (crashed)\n" in text
+    rows = table_rows(invoke("runs", "list", "--tracking-uri", db_uri).stdout)
+    assert rows[1][:3] == [run_id, "doomed", "KILLED (crashed)"]
+    assert runs_json(invoke, db_uri)[0]["data"]["tags"]["labtrack.crashed"] == "true"
 
 
 # -- delete / restore -------------------------------------------------------------------

@@ -510,9 +510,38 @@ def test_openapi_documents_the_extensions(http: httpx.Client) -> None:
     spec = http.get("/api/2.0/labtrack/openapi.json").json()
     assert set(spec["paths"]) >= {
         "/api/2.0/labtrack/runs/log-bulk",
+        "/api/2.0/labtrack/runs/heartbeat",
         "/api/2.0/labtrack/metrics/history-columns",
         "/api/2.0/labtrack/server-info",
     }
+
+
+def test_heartbeats_and_their_errors(http: httpx.Client, run_id: str) -> None:
+    """What labtrack's clients send for the runs they run (tests/store/test_crashed_runs.py
+    has what the heartbeats do)."""
+    beat = "/api/2.0/labtrack/runs/heartbeat"
+    assert "runs/heartbeat" in http.get("/api/2.0/labtrack/server-info").json()["capabilities"]
+    assert http.post(beat, json={"run_ids": [run_id]}).json() == {}
+    assert http.post(beat, json={"run_ids": []}).json() == {}
+    bulk = {"run_id": run_id, "params": [{"key": "p", "value": "1"}], "heartbeat": True}
+    assert http.post("/api/2.0/labtrack/runs/log-bulk", json=bulk).status_code == 200
+    unknown = "0123456789abcdef0123456789abcdef"
+    assert error(http.post(beat, json={"run_ids": [unknown]}))[:2] == (
+        404,
+        "RESOURCE_DOES_NOT_EXIST",
+    )
+    assert error(http.post(beat, json={"run_ids": ["../x"]})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "Invalid run ID '../x'",
+    )
+    assert error(http.post(beat, json={"run_ids": [run_id] * 101})) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+        "A heartbeat names at most 100 runs, got 101",
+    )
+    for body in ({}, {"run_ids": "x"}, {"run_ids": [run_id], "extra": 1}):
+        assert error(http.post(beat, json=body))[0] == 400
 
 
 def test_health_and_version(http: httpx.Client) -> None:

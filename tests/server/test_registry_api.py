@@ -481,7 +481,7 @@ def test_logged_model_sources(http: httpx.Client, name: str) -> None:
 
 
 # -- who, and the event log --------------------------------------------------------------------
-def test_events_record_the_request_user(http: httpx.Client, name: str) -> None:
+def test_events_record_the_user_the_request_claims(http: httpx.Client, name: str) -> None:
     http.post(
         f"{API}/registered-models/create",
         json={"name": name},
@@ -489,7 +489,7 @@ def test_events_record_the_request_user(http: httpx.Client, name: str) -> None:
     ).raise_for_status()
     ok(call(http, "POST", "model-versions/create", name=name, source="s3://b/1"))  # no header
     page = ok(http.get(EVENTS, params={"name": name}))
-    assert [(e["action"], e["user_id"]) for e in page["events"]] == [
+    assert [(e["action"], e["claimed_user"]) for e in page["events"]] == [
         ("model_created", "béa"),
         ("version_created", "unknown"),
     ]
@@ -498,7 +498,7 @@ def test_events_record_the_request_user(http: httpx.Client, name: str) -> None:
     assert set(event) == {
         "event_id",
         "timestamp",
-        "user_id",
+        "claimed_user",
         "action",
         "name",
         "version",

@@ -413,6 +413,7 @@ def test_migration_creates_exactly_the_schema(sql_store) -> None:
     from alembic.migration import MigrationContext
     from sqlalchemy import text
 
+    from databases import downgrade
     from labtrack.store.sql import schema as s
     from labtrack.store.sql.migrate import HEAD_REVISION, upgrade
 
@@ -437,6 +438,7 @@ def test_migration_creates_exactly_the_schema(sql_store) -> None:
         s.logged_models,
     )
     with engine.begin() as conn:
+        downgrade(conn, "0005")  # 0006 changed tables that 0002 has
         for table in added:
             table.drop(conn)
         conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from databases import BACKENDS, create_server_database
+from databases import BACKENDS, create_server_database, downgrade
 from labtrack.errors import ConfigurationError
 from labtrack.store.sql.engine import get_engine
 from labtrack.store.sql.migrate import HEAD_REVISION, current_revision, upgrade
@@ -34,13 +34,18 @@ def test_new_database_matches_the_schema(sql_store) -> None:
         assert current_revision(conn) == HEAD_REVISION
 
 
+# Migrations up to this one only added tables, so a server database at an earlier
+# revision is the tables its SQLite snapshot names, as they were at this revision.
+_TABLES_ONLY_ADDED_UNTIL = "0005"
+
+
 def _old_database(backend: str, snapshot: Path, tmp_path: Path) -> str:
     """A database at the snapshot's revision, stamped so; returns its URL.
 
     On SQLite the snapshot itself is replayed. PostgreSQL and MySQL have no snapshots:
-    so far every migration only adds tables, so a database at an old revision is today's
-    definition of the tables the snapshot names. (A migration that changes an existing
-    table makes that build fail, and then needs snapshots for those backends too.)
+    today's schema is taken back to revision 0005 by the later migrations' downgrades
+    (which change existing tables), and the tables the snapshot does not name are dropped
+    (the migrations before 0005 only added tables).
     """
     revision = snapshot.name.split(".")[0]
     if backend == "sqlite":
@@ -52,13 +57,17 @@ def _old_database(backend: str, snapshot: Path, tmp_path: Path) -> str:
         con.close()
         return f"sqlite:///{db}"
     uri = create_server_database(backend, f"mig{revision}")
-    names = re.findall(r"^CREATE TABLE (\w+)", snapshot.read_text(), re.MULTILINE)
-    tables = [metadata.tables[name] for name in names if name != "alembic_version"]
+    names = set(re.findall(r"^CREATE TABLE (\w+)", snapshot.read_text(), re.MULTILINE))
     engine = create_engine(uri)
     with engine.begin() as conn:
-        metadata.create_all(conn, tables=tables)
+        metadata.create_all(conn)
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
-        conn.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+        conn.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": HEAD_REVISION})
+        downgrade(conn, max(revision, _TABLES_ONLY_ADDED_UNTIL))
+        for table in reversed(metadata.sorted_tables):
+            if table.name not in names:
+                table.drop(conn)
+        conn.execute(text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
     engine.dispose()
     return uri
 
@@ -97,3 +106,22 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     with pytest.raises(ConfigurationError, match="upgrade labtrack"):
         upgrade(get_engine(uri), uri)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_events_logged_before_0006_keep_who_made_them_as_a_claim(
+    tmp_path: Path, backend: str
+) -> None:
+    uri = _old_database(backend, SNAPSHOTS / "0005.sqlite.sql", tmp_path)
+    engine = create_engine(uri)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO registry_events (timestamp, user_id, action, model_name) "
+                "VALUES (1, 'ana', 'model_created', 'churn')"
+            )
+        )
+    engine.dispose()
+    upgrade(get_engine(uri), uri)
+    (event,) = SqlStore(uri, "file:///unused").get_registry_events("churn")
+    assert (event.claimed_user, event.action) == ("ana", "model_created")

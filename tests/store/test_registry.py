@@ -743,7 +743,7 @@ def test_every_change_is_one_event(reg: TrackingService) -> None:
     assert changes(reg, "n") == expected
     assert changes(reg, "m") == expected[:-1]  # up to the rename away from "m"
     log = events(reg)
-    assert {e.user_id for e in log} == {USER}
+    assert {e.claimed_user for e in log} == {USER}
     assert [e.event_id for e in log] == sorted(e.event_id for e in log)
     assert all(b.timestamp >= a.timestamp for a, b in itertools.pairwise(log))
     assert {e.action for e in log} == set(RegistryAction.ALL)
@@ -845,6 +845,7 @@ def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:
     from alembic.migration import MigrationContext
     from sqlalchemy import inspect, text
 
+    from databases import downgrade
     from labtrack.store.sql import schema as s
     from labtrack.store.sql.migrate import HEAD_REVISION, upgrade
 
@@ -860,6 +861,7 @@ def test_migration_from_0003_creates_exactly_the_schema(sql_store) -> None:
         s.registered_models,
     )
     with engine.begin() as conn:
+        downgrade(conn, "0005")  # 0006 changed tables that 0003 has
         for table in added:
             table.drop(conn)
         conn.execute(text("UPDATE alembic_version SET version_num = '0003'"))

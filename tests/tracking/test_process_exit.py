@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from doomed import HEARTBEAT_TIMEOUT, alive_then_killed
 from labtrack.store.sql.store import SqlStore
 
 PRELUDE = """
@@ -159,3 +160,47 @@ def test_a_run_from_a_dirty_git_tree_keeps_its_diff(tmp_path: Path) -> None:
     with repo_artifacts.open("labtrack/git.diff") as f:
         diff = f.read().decode()
     assert "+# tuning alpha" in diff
+
+
+# -- a process that dies without ending its run (kill -9) ----------------------------------
+def test_a_killed_process_leaves_its_run_crashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedded: the process that reads the database marks the run."""
+    monkeypatch.setenv("LABTRACK_HEARTBEAT_TIMEOUT", str(HEARTBEAT_TIMEOUT))
+    db = tmp_path / "crash.db"
+    uri = f"sqlite:///{db}"
+    store = SqlStore(uri, "file:///unused")
+    run, beat = alive_then_killed(tmp_path, db, uri, store.get_run)
+    assert (run.info.status, run.data.tags["labtrack.crashed"]) == ("KILLED", "true")
+    assert run.info.end_time == beat  # it ended when it was last heard of
+    assert run.data.metrics["loss"] == 0.5
+    found = store.search_runs(["0"], "tags.`labtrack.crashed` = 'true'", 1, 10, None, None)
+    assert [r.info.run_id for r in found] == [run.info.run_id]
+
+
+def test_a_killed_process_leaves_its_run_crashed_on_a_server(tmp_path: Path) -> None:
+    """Through a server of two worker processes (either marks the run), whose heartbeat
+    timeout is the server's setting."""
+    from labtrack.tracking.client import TrackingClient
+    from livesrv import serve_in_process
+
+    db = tmp_path / "server.db"
+    with serve_in_process(
+        f"sqlite:///{db}",
+        tmp_path / "artifacts",
+        workers=2,
+        extra_env={"LABTRACK_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT)},
+    ) as url:
+        client = TrackingClient(url)
+        # A run made by a client that sends no heartbeats, as MLflow's clients are.
+        quiet = client.create_run("0", run_name="quiet")
+        run, beat = alive_then_killed(tmp_path, db, url, client.get_run)
+        assert run.crashed
+        assert run.info.end_time == beat
+        started = quiet.info.start_time
+        assert started is not None
+        assert time.time() * 1000 - started > 2 * HEARTBEAT_TIMEOUT * 1000
+        assert client.get_run(quiet.info.run_id).info.status == "RUNNING"  # never marked
+        listed = client.search_runs(["0"], "attributes.status = 'KILLED'")
+        assert [r.info.run_id for r in listed] == [run.info.run_id]

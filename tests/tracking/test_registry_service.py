@@ -126,7 +126,7 @@ def test_every_change_is_an_event_by_the_acting_user(registry: RegistryService) 
         RegistryAction.ALIAS_SET,
         RegistryAction.MODEL_RENAMED,
     ]
-    assert {e.user_id for e in events} == {"alice"}
+    assert {e.claimed_user for e in events} == {"alice"}
     first = registry.get_registry_events(max_results=3)
     assert len(first) == 3
     rest = registry.get_registry_events(max_results=3, page_token=first.token)

@@ -167,6 +167,12 @@ async def test_register_a_model_and_promote_it(
     assert detail["events"][0]["event_id"] > detail["events"][-1]["event_id"]  # newest first
     page = (await fresh_http.get(model_page)).text
     assert "@champion" in page
+    # Who made each change is shown as what it is: a name the client claimed.
+    from labtrack.tracking._registry_service import acting_user
+
+    assert {e["claimed_user"] for e in detail["events"]} == {acting_user()}
+    history = page[page.index('id="history"') :]
+    assert history.count(f">claimed: {acting_user()}</span>") == len(detail["events"])
     version_page = (await fresh_http.get(f"{model_page}/versions/1?format=json")).json()
     assert version_page["run"]["run_id"] == run_id
     assert version_page["run"]["params"]["seed"] == "42"

@@ -38,6 +38,7 @@ def pages(d: DemoApp) -> dict[str, str]:
         "text": f"/runs/{best}/artifacts?path=models_mlflow/requirements.txt",
         "logged model files": f"/logged-models/{demo.model_id}/artifacts",
         "logged model file": f"/logged-models/{demo.model_id}/artifacts?path=MLmodel",
+        "api docs": "/api/docs",
     }
 
 
@@ -63,6 +64,7 @@ PAGE_NAMES = [
     "text",
     "logged model files",
     "logged model file",
+    "api docs",
 ]
 
 
@@ -492,3 +494,25 @@ async def test_pages_show_odd_data_instead_of_failing(
         failed = await fresh_http.get(url)
         assert failed.status_code == 200, url
         assert "Access denied to the artifact store" in failed.text
+
+
+async def test_a_crashed_run_says_so(
+    fresh_http: httpx.AsyncClient, fresh: DemoApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run whose process stopped sending heartbeats (see tests/store/test_crashed_runs.py)."""
+    import time
+
+    monkeypatch.setenv("LABTRACK_HEARTBEAT_TIMEOUT", "0.2")
+    service = fresh.app.state.context.service
+    run_id = service.create_run(fresh.demo.experiment_id, run_name="doomed").info.run_id
+    service.heartbeat([run_id])
+    time.sleep(0.4)
+    page = (await fresh_http.get(f"/runs/{run_id}")).text
+    assert page.count(">KILLED · crashed</span>") == 2  # the title and the overview
+    assert "its process died without ending it" in page
+    twin = (await fresh_http.get(f"/runs/{run_id}?format=json")).json()
+    assert (twin["status"], twin["crashed"]) == ("KILLED", True)
+    table = f"/runs?experiments={fresh.demo.experiment_id}&filter=tags.`labtrack.crashed`='true'"
+    rows = (await fresh_http.get(table + "&format=json")).json()["runs"]
+    assert [(r["run_id"], r["crashed"]) for r in rows] == [(run_id, True)]
+    assert ">KILLED · crashed</span>" in (await fresh_http.get(table)).text

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from ui.conftest import BASE, DemoApp, csrf_of, post_form
+from labtrack.ui._security import DEFAULT_CSP
+from ui.conftest import BASE, DemoApp, client_for, csrf_of, post_form
 from ui.demo import XSS_FILE, XSS_NAME, XSS_PARAM, XSS_TAG
 
 pytestmark = pytest.mark.anyio
@@ -200,3 +204,69 @@ async def test_redirects_stay_on_this_site(fresh_http: httpx.AsyncClient, fresh:
         {"action": "tag", "run": run, "tag_key": "k", "tag_value": "v", "next": "//evil.example"},
     )
     assert response.headers["location"] == "/experiments"
+
+
+class _References(HTMLParser):
+    """Every URL an HTML page names in an attribute (links, scripts, styles, images, forms)."""
+
+    ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "srcset", "data", "poster"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in self.ATTRIBUTES and value:
+                self.urls.extend(part.split()[0] for part in value.split(",") if part.strip())
+            if name == "style" and value and "url(" in value:
+                self.urls.extend(re.findall(r"url\(['\"]?([^'\")]+)", value))
+
+
+def _foreign(url: str) -> bool:
+    parts = urlsplit(url.strip())
+    return bool(parts.netloc) or parts.scheme not in ("", "data", "blob", "mailto")
+
+
+async def test_no_served_html_references_another_origin(
+    fresh_http: httpx.AsyncClient, fresh: DemoApp
+) -> None:
+    from ui.test_ui_pages import pages
+
+    registry = fresh.app.state.context.service.registry
+    registry.create_registered_model("churn")
+    registry.create_model_version("churn", "s3://bucket/model", run_id=fresh.demo.best_run_id)
+    served = [
+        *pages(fresh).values(),
+        "/models/churn",
+        "/models/churn/versions/1",
+        "/no/such/page",  # an error page
+    ]
+    for path in served:
+        response = await fresh_http.get(path)
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert "script-src 'self'" in response.headers["content-security-policy"], path
+        parser = _References()
+        parser.feed(response.text)
+        assert parser.urls, path
+        assert [u for u in parser.urls if _foreign(u)] == [], path
+
+
+async def test_every_html_response_gets_a_content_security_policy(fresh: DemoApp) -> None:
+    """Also outside the UI's paths: a route that answers HTML without a CSP of its own
+    gets the strictest one."""
+    from starlette.responses import HTMLResponse
+
+    from labtrack.server._routes import Route, add_routes
+
+    add_routes(
+        fresh.app,
+        [Route("/api/2.0/labtrack/bare-html", ("GET",), lambda: HTMLResponse("<p>hi</p>"))],
+        fresh.app.state.context.heavy_requests,
+    )
+    async for client in client_for(fresh.app):
+        bare = await client.get("/api/2.0/labtrack/bare-html")
+        assert bare.headers["content-security-policy"] == DEFAULT_CSP
+        assert bare.headers["x-content-type-options"] == "nosniff"
+        api = await client.get("/api/2.0/mlflow/experiments/search?max_results=1")
+        assert "content-security-policy" not in api.headers  # JSON is left as it was

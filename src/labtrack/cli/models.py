@@ -143,7 +143,7 @@ def show(client: TrackingClient, name: str, output: str) -> None:
         ("Description", model.description),
         ("Created", out.format_time(model.creation_timestamp)),
         ("Updated", out.format_time(model.last_updated_timestamp)),
-        ("Created by", model.user_id),
+        ("Created by (claimed)", model.user_id),
         ("Latest", _latest(model)),
     ]
     sections = [out.render_fields(fields)]
@@ -229,9 +229,10 @@ def versions(client: TrackingClient, name: str, output: str) -> None:
 @tracking_uri_option
 @pass_client
 def history(client: TrackingClient, name: str, output: str) -> None:
-    """Show every change made to the registered model NAME, oldest first: who, when,
-    what, and from what to what (the registry's event log; it includes the model's
-    earlier names and survives its deletion)."""
+    """Show every change made to the registered model NAME, oldest first: who (as the
+    client claimed it: users are not authenticated), when, what, and from what to what
+    (the registry's event log; it includes the model's earlier names and survives its
+    deletion)."""
     events, _ = collect_pages(
         lambda n, token: client.get_registry_events(name, max_results=n, page_token=token),
         None,
@@ -244,7 +245,7 @@ def history(client: TrackingClient, name: str, output: str) -> None:
         return
     columns = [
         out.Column("When", width=None),
-        out.Column("User", width=20),
+        out.Column("Claimed by", width=20),  # the client's word: users are not authenticated
         out.Column("Action", width=None),
         out.Column("Model", width=30),
         out.Column("Version", width=None, align_right=True),
@@ -253,7 +254,7 @@ def history(client: TrackingClient, name: str, output: str) -> None:
     rows = [
         (
             out.format_time(e.timestamp),
-            e.user_id,
+            e.claimed_user,
             e.action,
             e.name,
             e.version,

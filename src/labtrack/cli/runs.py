@@ -196,7 +196,7 @@ def _table(found: Sequence[Run], extra: Sequence[str], *, show_experiment: bool)
         row: list[Any] = [
             info.run_id,
             info.run_name,
-            info.status,
+            _status(run),
             out.format_time(info.start_time),
             out.format_duration(info.start_time, info.end_time),
             info.user_id,
@@ -274,13 +274,18 @@ def _details(run: Run, experiment_name: str, all_tags: bool) -> str:
     return "\n\n".join(section for section in sections if section)
 
 
+def _status(run: Run) -> str:
+    """The run's status, and "(crashed)" for a run whose process died without ending it."""
+    return f"{run.info.status} (crashed)" if run.crashed else run.info.status
+
+
 def _info_fields(run: Run, experiment_name: str) -> list[tuple[str, Any]]:
     info, tags = run.info, run.data.tags
     fields: list[tuple[str, Any]] = [
         ("Run ID", info.run_id),
         ("Name", info.run_name),
         ("Experiment", f"{info.experiment_id} ({experiment_name})"),
-        ("Status", info.status),
+        ("Status", _status(run)),
         ("Lifecycle", info.lifecycle_stage),
         ("User", info.user_id),
         ("Start", out.format_time(info.start_time)),

@@ -81,9 +81,11 @@ _dumps = partial(json.dumps, ensure_ascii=False, allow_nan=False, separators=(",
 
 
 def request_user(request: Request) -> str:
-    """Who a request acts for: its X-Labtrack-User header, else "unknown".
+    """Who a request says it acts for: its X-Labtrack-User header, else "unknown".
 
-    (When the server authenticates users, the authenticated user will come first.)
+    Anyone can send any name, so it is recorded as a claim (the event log's
+    ``claimed_user``). When the server authenticates users, the authenticated user
+    will be recorded beside it.
     """
     value = request.headers.get(USER_HEADER)
     return unquote(value).strip() if value and value.strip() else UNKNOWN_USER

@@ -52,7 +52,9 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
             "labtrack's own API extensions. The server also implements MLflow's REST API "
             "under /api/2.0/mlflow/ and the artifact proxy under /api/2.0/mlflow-artifacts/."
         ),
-        docs_url="/api/docs",
+        # /api/docs is the UI's (labtrack/ui/api_docs.py): FastAPI's page loads its script
+        # from a CDN.
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/2.0/labtrack/openapi.json",
     )
@@ -67,7 +69,7 @@ def create_app(config: ServerConfig | None = None) -> FastAPI:
 
 def route_table(context: ServerContext) -> list[Route]:
     """Every route the server answers, in the order they match (besides FastAPI's own
-    OpenAPI document and its docs page, at ``openapi_url`` and ``docs_url``)."""
+    OpenAPI document, at ``openapi_url``)."""
     from labtrack import ui
     from labtrack.server import (
         artifacts_api,

@@ -18,13 +18,14 @@ from labtrack._version import __version__
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import InvalidParameterValue
 from labtrack.server._routes import Route
+from labtrack.tracking.service import MAX_HEARTBEAT_RUNS
 from labtrack.validation import validate_bulk_limits
 
 if TYPE_CHECKING:
     from labtrack.server._context import ServerContext
 
 PREFIX = "/api/2.0/labtrack"
-CAPABILITIES = ("runs/log-bulk", "metrics/history-columns")
+CAPABILITIES = ("runs/log-bulk", "metrics/history-columns", "runs/heartbeat")
 
 
 class KeyValue(BaseModel):
@@ -57,12 +58,28 @@ class LogBulkRequest(BaseModel):
     metrics: MetricColumns | None = None
     params: list[KeyValue] = []
     tags: list[KeyValue] = []
+    heartbeat: bool = Field(
+        False, description="Also record that the run's process is alive (see runs/heartbeat)."
+    )
 
 
 class LogBulkResponse(BaseModel):
     metrics: int
     params: int
     tags: int
+
+
+class HeartbeatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    run_ids: list[str] = Field(
+        description="Runs whose process is alive. A RUNNING run that has had heartbeats and "
+        "then none for the server's heartbeat timeout is marked crashed (KILLED, tag "
+        f"labtrack.crashed); a run that has ended ignores them. At most {MAX_HEARTBEAT_RUNS}.",
+    )
+
+
+class HeartbeatResponse(BaseModel):
+    pass
 
 
 class MetricHistoryColumns(BaseModel):
@@ -136,8 +153,15 @@ def routes(ctx: ServerContext) -> list[Route]:
             tags,
             limits="bulk",
             request_id=body.request_id,
+            heartbeat=body.heartbeat,
         )
         return LogBulkResponse(metrics=len(metrics), params=len(params), tags=len(tags))
+
+    async def heartbeat(body: HeartbeatRequest) -> HeartbeatResponse:
+        """The processes running these runs are alive (labtrack's clients send this for
+        the runs they run, when no logged data carried a heartbeat lately)."""
+        await run_in_threadpool(ctx.service.heartbeat, body.run_ids)
+        return HeartbeatResponse()
 
     def history_columns(
         run_id: str = Query(..., description="The run."),
@@ -182,4 +206,11 @@ def routes(ctx: ServerContext) -> list[Route]:
             heavy=True,
         ),
         route("/metrics/history-columns", "GET", history_columns, MetricHistoryColumns, heavy=True),
+        route(
+            "/runs/heartbeat",
+            "POST",
+            heartbeat,
+            HeartbeatResponse,
+            body_limit=64 * 1024,
+        ),
     ]

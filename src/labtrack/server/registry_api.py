@@ -3,9 +3,10 @@ and labtrack's registry event log (``GET /api/2.0/labtrack/registry/events``).
 
 The MLflow endpoints are served as MLflow's other JSON endpoints are
 (``_json_endpoints``): under the same base paths, with the same error handling.
-Each change is recorded in the event log as made by the request's user: the
-``X-Labtrack-User`` header (percent-encoded; every labtrack client sends it), else
-"unknown" (MLflow's clients send no user).
+Each change is recorded in the event log with the user the request claims
+(``claimed_user``): the ``X-Labtrack-User`` header (percent-encoded; every labtrack
+client sends it), else "unknown" (MLflow's clients send no user). Nothing checks the
+claim: the server does not authenticate users yet.
 
 Model version sources are checked as MLflow's server checks them, so a version cannot
 point a reader at server files or at another run's artifacts: no ``..`` or NUL in the
@@ -345,7 +346,11 @@ def check_source(ctx: ServerContext, source: str, run_id: str | None, model_id: 
 class RegistryEventModel(BaseModel):
     event_id: int = Field(description="Increases with every event: the log's order.")
     timestamp: int = Field(description="When, in milliseconds since the epoch.")
-    user_id: str = Field(description='Who made the change ("unknown" if not known).')
+    claimed_user: str = Field(
+        description="Who the client said made the change (its X-Labtrack-User header; "
+        '"unknown" if none): a claim the server does not check, as it does not '
+        "authenticate users."
+    )
     action: str = Field(description="What happened, e.g. stage_transitioned, alias_moved.")
     name: str = Field(description="The registered model's name at the time.")
     version: int | None = Field(None, description="The version concerned, if any.")

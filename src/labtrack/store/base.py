@@ -95,10 +95,19 @@ class TrackingStore(Protocol):
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         request_id: str | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """Write everything or nothing. No size limit: stores chunk as they need.
 
-        A batch sent again with the same ``request_id`` (a retry) is applied once."""
+        A batch sent again with the same ``request_id`` (a retry) is applied once.
+        ``heartbeat`` also records that the run's process is alive (:meth:`heartbeat`)."""
+        ...
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """The processes running these runs are alive. A RUNNING run that has had
+        heartbeats and then none for ``heartbeat_timeout`` is marked crashed (KILLED,
+        tag ``labtrack.crashed``) when runs are next read; one that never had any is
+        not. A store that cannot keep heartbeats (an MLflow server) ignores them."""
         ...
 
     def delete_tag(self, run_id: str, key: str) -> None: ...
@@ -179,8 +188,8 @@ class RegistryStore(Protocol):
 
     Names, versions (ints >= 1), stages (canonical), aliases and tags arrive validated by
     the tracking service. Every change is recorded in the registry's event log in the
-    same transaction, as done by ``user``; a RestStore's server takes the user from the
-    request instead, so it ignores the argument.
+    same transaction, as claimed by ``user`` (the event's ``claimed_user``); a RestStore's
+    server takes the claim from the request instead, so it ignores the argument.
     """
 
     def create_registered_model(

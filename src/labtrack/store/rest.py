@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 API = "/api/2.0/mlflow"
 LABTRACK_API = "/api/2.0/labtrack"
+HEARTBEATS = "runs/heartbeat"  # the endpoint, and the capability of servers that have it
 _VIEW_NAMES = {
     ViewType.ACTIVE_ONLY: "ACTIVE_ONLY",
     ViewType.DELETED_ONLY: "DELETED_ONLY",
@@ -229,14 +230,26 @@ class RestStore:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         request_id: str | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """Send a batch. To a labtrack server: columnar, in chunks of 200k points, each
-        with a request id so a retry is applied once. To an MLflow server: log-batch in
-        chunks within MLflow's limits."""
+        with a request id so a retry is applied once, and the heartbeat with the first.
+        To an MLflow server: log-batch in chunks within MLflow's limits (no heartbeat)."""
         if "runs/log-bulk" in self.capabilities:
-            self._log_bulk(run_id, metrics, params, tags, request_id)
+            beat = heartbeat and HEARTBEATS in self.capabilities
+            self._log_bulk(run_id, metrics, params, tags, request_id, beat)
         else:
             self._log_mlflow_batches(run_id, metrics, params, tags)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """To a labtrack server that keeps heartbeats; nothing to any other."""
+        if run_ids and HEARTBEATS in self.capabilities:
+            self.http.request(
+                "POST",
+                f"{LABTRACK_API}/{HEARTBEATS}",
+                json={"run_ids": list(run_ids)},
+                idempotent=True,
+            )
 
     def _log_bulk(
         self,
@@ -245,6 +258,7 @@ class RestStore:
         params: Sequence[Param],
         tags: Sequence[RunTag],
         request_id: str | None,
+        heartbeat: bool,
     ) -> None:
         """The batch in requests within the bulk endpoint's limits, each with its own id."""
         metric_chunks = list(_bulk_metric_chunks(metrics))
@@ -266,6 +280,8 @@ class RestStore:
                 body["params"] = [{"key": p.key, "value": p.value} for p in some_params]
             if some_tags:
                 body["tags"] = [{"key": t.key, "value": t.value} for t in some_tags]
+            if n == 0 and heartbeat:
+                body["heartbeat"] = True
             self.http.request("POST", f"{LABTRACK_API}/runs/log-bulk", json=body, idempotent=True)
 
     def _log_mlflow_batches(

@@ -11,6 +11,8 @@ per process takes everything queued, merges consecutive items of a run into one
   written and the error is raised on the caller's next logging call or flush.
 - ``flush()`` returns when everything queued before it is stored.
 - Order is kept: items of one run are written in the order they were logged.
+- A run's batches carry its heartbeat now and then (``_heartbeats``), so a run that
+  logs sends no heartbeat of its own.
 
 The worker writes to the store directly, not through the tracking service: the fluent
 API has validated each item when it was logged (see ``fluent._submit`` for why this
@@ -29,6 +31,7 @@ from typing import Any
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import LabtrackError, LoggingError, TemporarilyUnavailable
 from labtrack.store.base import TrackingStore
+from labtrack.tracking import _heartbeats
 
 logger = logging.getLogger(__name__)
 
@@ -183,8 +186,9 @@ class LogQueue:
         params: list[Param],
         tags: list[RunTag],
     ) -> None:
+        beat = _heartbeats.take(run_id)
         try:
-            self._retrying(lambda: store.log_batch(run_id, metrics, params, tags))
+            self._retrying(lambda: store.log_batch(run_id, metrics, params, tags, heartbeat=beat))
             return
         except LabtrackError as exc:
             if (

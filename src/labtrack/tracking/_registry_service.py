@@ -2,8 +2,9 @@
 
 Names, versions, stages, aliases, tags and limits are checked here, with MLflow's
 messages, whatever the entry point (Python client, CLI, server). Every change is
-recorded in the registry's event log as made by :func:`acting_user`: the user a
-server request acts for (the server sets it per request), else this process's user.
+recorded in the registry's event log as claimed by :func:`acting_user`: the user a
+server request says it acts for (the server sets it per request), else this process's
+user; neither is checked (``RegistryEvent.claimed_user``).
 """
 
 from __future__ import annotations

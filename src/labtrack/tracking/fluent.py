@@ -4,7 +4,9 @@ There is an active experiment (process-wide) and a stack of active runs (one per
 thread, as in MLflow). Metrics, params and tags are queued and written in the
 background (see ``_batching``); reads flush first, so you always read what you
 logged. Runs end FINISHED, FAILED (the ``with`` block raised) or KILLED
-(KeyboardInterrupt, SIGTERM), also when the process exits with a run open.
+(KeyboardInterrupt, SIGTERM), also when the process exits with a run open; a run whose
+process dies without ending it stops sending heartbeats (``_heartbeats``), and the store
+marks it crashed (KILLED, tag ``labtrack.crashed``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from labtrack.entities import (
     ViewType,
 )
 from labtrack.errors import InvalidParameterValue, ResourceDoesNotExist
-from labtrack.tracking import _batching
+from labtrack.tracking import _batching, _heartbeats
 from labtrack.tracking.client import TrackingClient
 
 GIT_DIFF_ARTIFACT = "labtrack/git.diff"
@@ -272,6 +274,9 @@ def start_run(
     _local.last_run_id = run.info.run_id
     with _state.lock:
         _state.open_runs[run.info.run_id] = client
+    heartbeats = _heartbeats.get_heartbeats()
+    if heartbeats is not None:
+        heartbeats.add(client.store, run.info.run_id)
     _install_process_hooks()
     return active
 
@@ -341,6 +346,7 @@ def end_run(status: str = RunStatus.FINISHED) -> None:
         stack.pop()
         with _state.lock:
             _state.open_runs.pop(run.info.run_id, None)
+        _stop_heartbeats(run.info.run_id)
         client.set_terminated(run.info.run_id, status)
 
 
@@ -491,7 +497,7 @@ def _submit(run_id: str | None, kind: int, entities: list[Any], synchronous: boo
         metrics = entities if kind == _batching.METRIC else []
         params = entities if kind == _batching.PARAM else []
         tags: list[RunTag] = entities if kind == _batching.TAG else []
-        store.log_batch(rid, metrics, params, tags)
+        store.log_batch(rid, metrics, params, tags, heartbeat=_heartbeats.take(rid))
         return
     queue = _batching.get_queue()
     if len(entities) == 1:
@@ -703,6 +709,12 @@ def _all_pages(fetch: Any, limit: int | None, page_size: int) -> list[Any]:
 
 
 # -- process exit -----------------------------------------------------------------
+def _stop_heartbeats(run_id: str) -> None:
+    heartbeats = _heartbeats._heartbeats
+    if heartbeats is not None:
+        heartbeats.remove(run_id)
+
+
 def _install_process_hooks() -> None:
     with _state.lock:
         if _state.hooks_installed:
@@ -747,6 +759,7 @@ def _end_open_runs_at_exit() -> None:
         open_runs = list(_state.open_runs.items())
         _state.open_runs.clear()
     for run_id, client in reversed(open_runs):
+        _stop_heartbeats(run_id)
         try:
             client.set_terminated(run_id, status)
         except (ResourceDoesNotExist, InvalidParameterValue):

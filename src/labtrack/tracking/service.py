@@ -39,6 +39,9 @@ from labtrack.store.base import LoggedModelStore, RegistryStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
 from labtrack.tracking._registry_service import RegistryService
 
+#: The most runs one heartbeat names (a process runs a few at a time).
+MAX_HEARTBEAT_RUNS = 100
+
 
 def run_user(tags: Mapping[str, str], user_id: str | None = None) -> str:
     """Who a new run is by: ``user_id`` when given, else its ``mlflow.user`` tag, else ""."""
@@ -228,9 +231,11 @@ class TrackingService:
         *,
         limits: Literal["mlflow", "bulk"] | None = None,
         request_id: str | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """Validate and store a batch. ``limits``: the per-request caps of MLflow's
-        log-batch, or of labtrack's bulk endpoint (a server applies them; None: none)."""
+        log-batch, or of labtrack's bulk endpoint (a server applies them; None: none);
+        ``heartbeat`` also records that the run's process is alive."""
         if limits == "mlflow":
             v.validate_batch_limits(metrics, params, tags)
         elif limits == "bulk":
@@ -256,8 +261,21 @@ class TrackingService:
         ):
             raise InvalidParameterValue(f"Invalid request_id {request_id!r}: 1 to 64 characters")
         self.store.log_batch(
-            v.validate_run_id(run_id), checked_metrics, checked_params, checked_tags, request_id
+            v.validate_run_id(run_id),
+            checked_metrics,
+            checked_params,
+            checked_tags,
+            request_id,
+            heartbeat=heartbeat,
         )
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """The processes running these runs are alive (see ``TrackingStore.heartbeat``)."""
+        if len(run_ids) > MAX_HEARTBEAT_RUNS:
+            raise InvalidParameterValue(
+                f"A heartbeat names at most {MAX_HEARTBEAT_RUNS} runs, got {len(run_ids)}"
+            )
+        self.store.heartbeat([v.validate_run_id(r) for r in run_ids])
 
     def log_inputs(self, run_id: str, datasets: Sequence[DatasetInput]) -> None:
         for item in datasets:

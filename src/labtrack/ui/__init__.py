@@ -24,6 +24,7 @@ def routes(context: ServerContext) -> list[Route]:
     """The UI's pages and static files, for the server's route table."""
     from labtrack.ui import (
         _static,
+        api_docs,
         artifacts,
         compare,
         experiments,
@@ -44,6 +45,7 @@ def routes(context: ServerContext) -> list[Route]:
         *compare.routes(context),
         *models.routes(context),
         *run_models.routes(context),
+        *api_docs.routes(),
     ]
 
 

@@ -67,11 +67,13 @@ def render(
     title: str,
     status: int = 200,
     charts: bool = False,
+    inline_styles: bool = False,
 ) -> Response:
     """The page (or its JSON twin) for ``model``.
 
     ``charts`` marks pages that load Plotly.js, whose injected styles need a CSP that
-    allows inline styles; every other page gets a CSP with no inline styles at all.
+    allows inline styles (as ``inline_styles`` does for another page's scripts); every
+    other page gets a CSP with no inline styles at all.
     """
     if wants_json(request):
         return json_response(model, status)
@@ -98,7 +100,9 @@ def render(
     response = HTMLResponse(html, status_code=status)
     response.headers["Vary"] = "Accept"
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = _security.page_csp(charts=charts)
+    response.headers["Content-Security-Policy"] = _security.page_csp(
+        inline_styles=charts or inline_styles
+    )
     if fresh:
         _security.set_csrf_cookie(request, response, token)
     if flash is not None:

@@ -51,15 +51,16 @@ _CSP = {
 }
 
 
-def page_csp(*, charts: bool = False) -> str:
-    """The Content-Security-Policy of a UI page.
+def page_csp(*, inline_styles: bool = False) -> str:
+    """The Content-Security-Policy of a page the server serves.
 
-    Scripts only ever come from this server's own files: no inline scripts, no eval.
-    Pages with Plotly charts also allow inline *styles* (Plotly.js sets style
-    attributes and injects a stylesheet as it draws); other pages allow none.
+    Scripts only ever come from this server's own files: no inline scripts, no eval,
+    nothing from another origin. Pages with Plotly charts (and the API page's Swagger UI)
+    also allow inline *styles* (the scripts set style attributes and inject a stylesheet
+    as they draw); other pages allow none.
     """
     policy = dict(_CSP)
-    if charts:
+    if inline_styles:
         policy["style-src"] = "'self' 'unsafe-inline'"
     return "; ".join(f"{k} {v}" for k, v in policy.items())
 
@@ -138,7 +139,9 @@ async def write_form(request: Request) -> dict[str, str]:
 
 # -- response headers ----------------------------------------------------------------------
 class SecurityHeaders:
-    """Adds the UI's security headers to every UI response (pages set their own CSP)."""
+    """Adds the UI's security headers to every UI response, and to every HTML response
+    elsewhere (the API's paths serve HTML too: ``/api/docs``). Pages set their own CSP;
+    a response without one gets the strictest."""
 
     HEADERS = (
         (b"x-content-type-options", b"nosniff"),
@@ -151,14 +154,18 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not is_ui_path(scope["path"]):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        ui = is_ui_path(scope["path"])
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
+                if not ui and not _is_html(headers):
+                    await send(message)
+                    return
                 for name, value in self.HEADERS:
                     if name not in present:
                         headers.append((name, value))
@@ -168,3 +175,10 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _is_html(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(
+        name.lower() == b"content-type" and value.lower().startswith(b"text/html")
+        for name, value in headers
+    )

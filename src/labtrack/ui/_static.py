@@ -75,7 +75,7 @@ def plotly_url() -> str:
     return f"/static/plotly/{_plotly()[0]}/plotly.min.js"
 
 
-def _accepts_gzip(request: Request) -> bool:
+def accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "").lower()
 
 
@@ -84,7 +84,7 @@ def routes() -> list[Route]:
 
     def plotly_js(release: str, request: Request) -> Response:
         headers = {"Cache-Control": LONG_CACHE, "Vary": "Accept-Encoding"}
-        if _accepts_gzip(request):
+        if accepts_gzip(request):
             headers["Content-Encoding"] = "gzip"
             body = _plotly_gzip()
         else:

@@ -58,7 +58,7 @@ def _version(v: ModelVersion) -> dict[str, Any]:
         "model_id": v.model_id,
         "status": v.status,
         "description": v.description or "",
-        "user": v.user_id or "",
+        "claimed_user": v.user_id or "",  # from the client, as the events' users
         "tags": dict(v.tags),
         "uri": v.model_uri,
         "url": version_url(v.name, v.version),
@@ -71,7 +71,7 @@ def _model(m: RegisteredModel) -> dict[str, Any]:
         "created": m.creation_timestamp,
         "updated": m.last_updated_timestamp,
         "description": m.description or "",
-        "user": m.user_id or "",
+        "claimed_user": m.user_id or "",
         "latest_versions": [_version(v) for v in m.latest_versions],
         "tags": dict(m.tags),
         "aliases": dict(sorted(m.aliases.items())),
@@ -114,7 +114,7 @@ def model_page(ctx: ServerContext, name: str) -> dict[str, Any]:
             {
                 "event_id": e.event_id,
                 "timestamp": e.timestamp,
-                "user": e.user_id,
+                "claimed_user": e.claimed_user,
                 "action": e.action,
                 "version": e.version,
                 "from": e.from_value,

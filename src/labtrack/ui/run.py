@@ -101,6 +101,7 @@ def run_summary(ctx: ServerContext, store: SqlStore, run: Run) -> dict[str, Any]
             "url": url("/runs", experiments=experiment.experiment_id),
         },
         "status": info.status,
+        "crashed": run.crashed,
         "lifecycle_stage": info.lifecycle_stage,
         "deleted": info.lifecycle_stage == LifecycleStage.DELETED,
         "start_time": info.start_time,

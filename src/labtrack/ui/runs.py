@@ -177,6 +177,7 @@ def run_row(run: Run, columns: list[Column], depth: int = 0) -> dict[str, Any]:
         "name": info.run_name,
         "experiment_id": info.experiment_id,
         "status": info.status,
+        "crashed": run.crashed,
         "lifecycle_stage": info.lifecycle_stage,
         "start_time": info.start_time,
         "end_time": info.end_time,

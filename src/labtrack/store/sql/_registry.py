@@ -72,7 +72,7 @@ def record(
     conn.execute(
         insert(_ev).values(
             timestamp=now,
-            user_id=user,
+            claimed_user=user,
             action=action,
             model_name=name,
             version=version,

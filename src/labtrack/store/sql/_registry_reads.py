@@ -370,7 +370,7 @@ def load_events(rows: Sequence[Any]) -> list[RegistryEvent]:
         RegistryEvent(
             event_id=row.id,
             timestamp=row.timestamp,
-            user_id=row.user_id,
+            claimed_user=row.claimed_user,
             action=row.action,
             name=row.model_name,
             version=row.version,

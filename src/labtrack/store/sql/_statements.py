@@ -24,6 +24,7 @@ RUN_COLUMNS = (
     s.runs.c.end_time,
     s.runs.c.artifact_uri,
     s.runs.c.lifecycle_stage,
+    s.runs.c.last_heartbeat_time,
 )
 
 RUN_BY_UUID = select(*RUN_COLUMNS).where(s.runs.c.run_uuid == bindparam("run_uuid"))

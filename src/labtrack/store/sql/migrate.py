@@ -20,7 +20,7 @@ from labtrack.store.sql.engine import translate_errors
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 _MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x6C6162747261636B  # "labtrack" as a 64-bit PostgreSQL advisory lock key
 

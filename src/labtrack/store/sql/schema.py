@@ -107,9 +107,15 @@ runs = Table(
     Column("artifact_uri", String(2000), nullable=False),
     Column("parent_run_uuid", String(32)),
     Column("deleted_time", BigInteger),
+    # When the run's process last said it is alive (labtrack's clients send heartbeats
+    # for the runs they run); NULL for a run that never did (an MLflow client's). A
+    # RUNNING run whose heartbeat is older than the timeout is marked crashed
+    # (store/sql/_heartbeats.py), found by the (status, heartbeat) index.
+    Column("last_heartbeat_time", BigInteger),
     UniqueConstraint("run_uuid"),
     Index(None, "experiment_id", "lifecycle_stage", "start_time"),
     Index(None, "parent_run_uuid"),
+    Index(None, "status", "last_heartbeat_time"),
     **_MYSQL,
 )
 
@@ -417,13 +423,15 @@ registered_model_aliases = Table(
 # The registry's append-only event log: one row per change, never updated or deleted (no
 # foreign keys, so it outlives deleted and renamed models). Read by model and time range
 # (the history of a model) and by action and time range (delivery figures: deployments,
-# lead time from a run to Production).
+# lead time from a run to Production). ``claimed_user`` is who the client said made the
+# change (a server's X-Labtrack-User header, the local user in embedded mode): a claim,
+# not checked, until the server authenticates users.
 registry_events = Table(
     "registry_events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("timestamp", BigInteger, nullable=False),
-    Column("user_id", String(256), nullable=False),
+    Column("claimed_user", String(256), nullable=False),
     Column("action", String(40), nullable=False),
     Column("model_name", String(256), nullable=False),
     Column("version", Integer),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import math
+import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -41,9 +43,18 @@ from labtrack.errors import (
     InvalidParameterValue,
     ResourceAlreadyExists,
     ResourceDoesNotExist,
+    TemporarilyUnavailable,
 )
 from labtrack.store._paging import OffsetPage, PageAfter
-from labtrack.store.sql import _bulk, _logged_models, _reads, _registry, _registry_reads, _writes
+from labtrack.store.sql import (
+    _bulk,
+    _heartbeats,
+    _logged_models,
+    _reads,
+    _registry,
+    _registry_reads,
+    _writes,
+)
 from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
@@ -56,9 +67,13 @@ if TYPE_CHECKING:
     from labtrack.store.sql._history_buckets import SeriesInfo
     from labtrack.store.sql._run_table import RunPage
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_EXPERIMENT_ID = "0"
 DEFAULT_EXPERIMENT_NAME = "Default"
 _RETRIES = 3
+#: The longest a store waits between two looks for runs whose heartbeat stopped.
+_CRASH_CHECK_EVERY = 1.0
 
 
 def _experiment_pk(experiment_id: str | int) -> int:
@@ -92,6 +107,7 @@ class SqlStore:
         self._codec = _writes.ValueCodec(self.dialect)
         ensure_schema(self.engine, db_uri)
         self._ensure_default_experiment()
+        self._last_crash_check = -math.inf  # time.monotonic() of the last look for crashed runs
 
     # -- transactions ---------------------------------------------------------------
     @contextlib.contextmanager
@@ -436,7 +452,41 @@ class SqlStore:
         with self._read() as conn:
             return [(str(e), n, g, c) for e, n, g, c in conn.execute(query)]
 
+    def _mark_crashed_runs(self) -> None:
+        """Before reading runs: mark crashed the RUNNING runs whose heartbeat stopped more
+        than ``heartbeat_timeout`` ago (``_heartbeats``). One indexed query, at most once a
+        second (sooner for a shorter timeout); it writes only when it finds some."""
+        from labtrack.config import settings
+
+        timeout = float(settings.get("heartbeat_timeout"))
+        now = time.monotonic()
+        if now - self._last_crash_check < min(_CRASH_CHECK_EVERY, timeout / 4):
+            return
+        self._last_crash_check = now
+        cutoff = now_ms() - int(timeout * 1000)
+        with self._read() as conn:
+            stale = _heartbeats.stale_runs(conn, cutoff)
+        if not stale:
+            return
+        try:
+            with self._write() as conn:
+                for run_pk in stale:
+                    _heartbeats.mark_crashed(conn, run_pk, cutoff)
+        except TemporarilyUnavailable as exc:  # the read goes on; the next look marks them
+            logger.warning("labtrack: could not mark %d crashed runs yet: %s", len(stale), exc)
+
+    def heartbeat(self, run_ids: Sequence[str]) -> None:
+        """The runs' processes are alive (an unknown run is ``ResourceDoesNotExist``; a run
+        that has ended ignores it)."""
+        if not run_ids:
+            return
+        now = now_ms()
+        with self._write() as conn:
+            for run_id in dict.fromkeys(run_ids):
+                _heartbeats.beat(conn, self._run_row(conn, run_id).id, now)
+
     def get_run(self, run_id: str) -> Run:
+        self._mark_crashed_runs()
         with self._read() as conn:
             return _reads.load_runs(conn, [self._run_row(conn, run_id)], self._codec)[0]
 
@@ -452,6 +502,7 @@ class SqlStore:
             values: dict[str, Any] = {}
             if status is not None:
                 values["status"] = status
+                values.update(_heartbeats.forget(conn, row))
             if end_time is not None:
                 values["end_time"] = end_time
             if run_name:
@@ -492,14 +543,16 @@ class SqlStore:
         params: Sequence[Param] = (),
         tags: Sequence[RunTag] = (),
         request_id: str | None = None,
+        heartbeat: bool = False,
     ) -> None:
         """Store a batch atomically. With a ``request_id``, a batch already applied under
-        that id (a client's retry) is not applied again."""
-        if not (metrics or params or tags):
+        that id (a client's retry) is not applied again. ``heartbeat``: also record that
+        the run's process is alive (see :meth:`heartbeat`)."""
+        if not (metrics or params or tags or heartbeat):
             with self._read() as conn:
                 self._active_run_row(conn, run_id)
             return
-        self._write_retrying(self._log_batch, run_id, metrics, params, tags, request_id)
+        self._write_retrying(self._log_batch, run_id, metrics, params, tags, request_id, heartbeat)
 
     def _log_batch(
         self,
@@ -509,10 +562,13 @@ class SqlStore:
         params: Sequence[Param],
         tags: Sequence[RunTag],
         request_id: str | None,
+        heartbeat: bool,
     ) -> None:
         run_pk = self._active_run_row(conn, run_id).id
         if request_id is not None and not _writes.claim_request(conn, request_id):
             return
+        if heartbeat:
+            _heartbeats.beat(conn, run_pk, now_ms())
         if params:
             _writes.write_params(conn, run_pk, run_id, params)
         if tags:
@@ -603,6 +659,7 @@ class SqlStore:
         if not pks:
             return PagedList([], None)
         query = run_query(pks, view_type, filter_string, order_by, self._codec)
+        self._mark_crashed_runs()
         with self._read() as conn:
             rows, token = page.cut(conn.execute(query.offset(page.offset).limit(page.limit)).all())
             found = _reads.load_runs(conn, rows, self._codec)
@@ -951,6 +1008,7 @@ class SqlStore:
         """
         from labtrack.store.sql import _run_table
 
+        self._mark_crashed_runs()
         with self._read() as conn:
             return _run_table.run_page(
                 conn,
@@ -976,6 +1034,7 @@ class SqlStore:
         """The first ``limit`` runs under ``parent_id`` that the search finds."""
         from labtrack.store.sql import _run_table
 
+        self._mark_crashed_runs()
         with self._read() as conn:
             return _run_table.child_runs(
                 conn,
@@ -1007,6 +1066,7 @@ class SqlStore:
         """Runs in the order given (unknown ids are left out)."""
         from labtrack.store.sql import _run_table
 
+        self._mark_crashed_runs()
         with self._read() as conn:
             return _run_table.runs_by_id(conn, self._codec, run_ids)
 
