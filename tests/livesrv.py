@@ -57,17 +57,22 @@ def serve_in_thread(
     *,
     serve_artifacts: bool = True,
     cors_allowed_origins: tuple[str, ...] = (),
+    statement_timeout: float | None = None,
 ) -> Iterator[str]:
+    """``statement_timeout``: the server's (None: its default)."""
     import uvicorn
 
     from labtrack.server.app import ServerConfig, create_app
 
+    if statement_timeout is None:
+        statement_timeout = ServerConfig.statement_timeout
     app = create_app(
         ServerConfig(
             backend_store_uri=backend_store_uri,
             artifacts_destination=artifacts_destination,
             serve_artifacts=serve_artifacts,
             cors_allowed_origins=cors_allowed_origins,
+            statement_timeout=statement_timeout,
         )
     )
     port = free_port()

@@ -23,6 +23,12 @@ from labtrack.errors import ConfigurationError
 DEFAULT_TRACKING_URI = "sqlite:///labtrack.db"
 #: The largest request body the tracking server and the scoring server read by default.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Search limits: a filter's length and comparisons, the experiments one search names.
+DEFAULT_MAX_FILTER_LENGTH = 50_000
+DEFAULT_MAX_FILTER_TERMS = 200
+DEFAULT_MAX_SEARCH_EXPERIMENTS = 1_000
+#: Seconds one database statement of the tracking server may run.
+DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 def _parse_bool(text: str) -> bool:
@@ -45,6 +51,13 @@ def _parse_positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise ValueError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _parse_seconds_or_off(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise ValueError(f"expected a number of seconds (0 for no limit), got {text!r}")
     return value
 
 
@@ -160,6 +173,28 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_SQLITE_BUSY_TIMEOUT",),
         _parse_positive_float,
     ),
+    # -- search limits (labtrack.search, validation.py), wherever searches run
+    Setting(
+        "search_max_filter_length",
+        DEFAULT_MAX_FILTER_LENGTH,
+        "The longest search filter accepted, in characters.",
+        ("LABTRACK_SEARCH_MAX_FILTER_LENGTH",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "search_max_filter_terms",
+        DEFAULT_MAX_FILTER_TERMS,
+        "The most comparisons one search filter may have.",
+        ("LABTRACK_SEARCH_MAX_FILTER_TERMS",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "search_max_experiments",
+        DEFAULT_MAX_SEARCH_EXPERIMENTS,
+        "The most experiments one search of runs or logged models may name.",
+        ("LABTRACK_SEARCH_MAX_EXPERIMENTS",),
+        _parse_positive_int,
+    ),
     Setting(
         "http_timeout",
         30.0,
@@ -240,6 +275,14 @@ SETTINGS: tuple[Setting, ...] = (
         "The largest JSON request body the server reads (artifact uploads are not limited).",
         ("LABTRACK_SERVER_MAX_BODY_BYTES",),
         _parse_positive_int,
+    ),
+    Setting(
+        "server_statement_timeout",
+        DEFAULT_STATEMENT_TIMEOUT,
+        "Seconds one database statement of the server may run before it is stopped and the "
+        "request answered with an error (0: no limit).",
+        ("LABTRACK_SERVER_STATEMENT_TIMEOUT",),
+        _parse_seconds_or_off,
     ),
     Setting(
         "server_allowed_hosts",

@@ -50,6 +50,7 @@ def _serve(
         default_artifact_root=default_artifact_root,
         serve_artifacts=serve_artifacts,
         max_body_bytes=settings.get("server_max_body_bytes"),
+        statement_timeout=settings.get("server_statement_timeout"),
         # The name it listens on is one of its names (IP addresses always are).
         allowed_hosts=(*hosts, host),
         cors_allowed_origins=origins,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from labtrack.artifacts._uri import location_to_uri
 from labtrack.config import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_STATEMENT_TIMEOUT,
     DEFAULT_TRACKING_URI,
     SETTINGS,
     Setting,
@@ -44,6 +45,8 @@ class ServerConfig:
     # serving artifacts (clients then upload through this server), else the destination.
     default_artifact_root: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    # Seconds one database statement may run (0: no limit); see store/sql/engine.py.
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
     # Host names the server answers to besides localhost and IP addresses (patterns with
     # "*"; "*" alone for any): the guard against DNS rebinding (server/_cross_site.py).
     allowed_hosts: tuple[str, ...] = ()
@@ -92,7 +95,11 @@ class ServerContext:
         root = config.default_artifact_root or (
             f"{PROXY_SCHEME}:" if config.serve_artifacts else self.artifacts_destination
         )
-        self.store: SqlStore = SqlStore(config.backend_store_uri, location_to_uri(root))
+        self.store: SqlStore = SqlStore(
+            config.backend_store_uri,
+            location_to_uri(root),
+            statement_timeout=config.statement_timeout or None,
+        )
         self.service: TrackingService = TrackingService(self.store)
 
     def proxied_location(self, uri: str) -> str:
