@@ -13,6 +13,8 @@ import pytest
 import sqlalchemy
 
 from labtrack.entities import Metric
+from labtrack.errors import QueryTimeout
+from labtrack.store.rest import RestStore
 from livesrv import serve_in_thread
 
 API = "/api/2.0/mlflow"
@@ -155,18 +157,22 @@ def test_a_search_past_the_statement_timeout_is_a_clear_error(
 
     store = SqlStore(db_uri, artifact_root)
     sqlite = db_uri.startswith("sqlite")
-    for i in range(300 if sqlite else 3):
+    for i in range(600 if sqlite else 3):
         store.create_run("0", "u", i, [], f"r{i}")
     # SQLite cannot be made to wait for a read: there the timeout is a microsecond, which
     # any statement of more than a few thousand steps (this search's) outlasts.
     timeout = 1e-6 if sqlite else 0.5
-    search = {"experiment_ids": ["0"], "filter": "attributes.run_name LIKE 'r%'"}
+    text = "attributes.run_name LIKE 'r%'"
+    search = {"experiment_ids": ["0"], "filter": text}
     with (
         serve_in_thread(db_uri, str(tmp_path / "artifacts"), statement_timeout=timeout) as url,
         httpx.Client(base_url=url, timeout=60) as http,
     ):
         with contextlib.nullcontext() if sqlite else runs_locked(db_uri):
             stopped = http.post(f"{API}/runs/search", json=search)
+            # labtrack's client raises the same error, and does not send the query again.
+            with pytest.raises(QueryTimeout, match="took longer than"):
+                RestStore(url).search_runs(["0"], text, 1, 1000, None, None)
         assert stopped.status_code == 400
         body = stopped.json()
         assert body["error_code"] == "DEADLINE_EXCEEDED"

@@ -42,8 +42,9 @@ from labtrack.search import (
     parse_filter,
 )
 from labtrack.store.sql import schema as s
+from labtrack.store.sql._row_tests import Has, Rows, Test, compile_tree
 from labtrack.store.sql._writes import ValueCodec, chunks, write_metrics
-from labtrack.store.sql.search_sql import Has, Rows, Test, _compare, compile_tree, keyed_test
+from labtrack.store.sql.search_sql import _compare, keyed_test
 from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:

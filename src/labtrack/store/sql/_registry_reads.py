@@ -38,8 +38,9 @@ from labtrack.store.sql._registry import (
     newest_version,
     version_row,
 )
+from labtrack.store.sql._row_tests import Has, Lacks, Rows, Test, compile_tree
 from labtrack.store.sql._writes import chunks
-from labtrack.store.sql.search_sql import Has, Lacks, Rows, Test, _compare, compile_tree, keyed_test
+from labtrack.store.sql.search_sql import _compare, keyed_test
 from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
