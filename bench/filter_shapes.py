@@ -119,9 +119,8 @@ def capped(uri: str, cap: float) -> str:
     return uri  # SQLite answers these in well under the cap
 
 
-def fresh_database(kind: str, base_url: str, tmp: str) -> str:
-    if kind == "sqlite":
-        return f"sqlite:///{tmp}/filters.db"
+def server_database(kind: str, base_url: str, create: bool) -> str:
+    """The bench's database on a PostgreSQL or MySQL server: made empty, or dropped."""
     import sqlalchemy
 
     url = sqlalchemy.engine.make_url(base_url)
@@ -133,12 +132,14 @@ def fresh_database(kind: str, base_url: str, tmp: str) -> str:
     with admin.connect() as conn:
         if kind == "postgresql":
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
+            if create:
+                conn.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
         else:
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{DATABASE}`")
-            conn.exec_driver_sql(
-                f"CREATE DATABASE `{DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-            )
+            if create:
+                conn.exec_driver_sql(
+                    f"CREATE DATABASE `{DATABASE}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                )
     admin.dispose()
     return url.set(database=DATABASE).render_as_string(hide_password=False)
 
@@ -215,11 +216,19 @@ def main() -> None:
             if kind != "sqlite" and not base_url:
                 print(f"{kind}: no URL given, skipped", flush=True)
                 continue
-            uri = fresh_database(kind, base_url, tmp)
-            run_worker(REPO / "src", uri, True, args.cap)
-            for side, (src, _) in revisions.items():
-                print(f"{kind} {side}...", flush=True)
-                figures[f"{kind}|{side}"] = run_worker(src, capped(uri, args.cap), False, args.cap)
+            uri = f"sqlite:///{tmp}/filters.db"
+            if kind != "sqlite":
+                uri = server_database(kind, base_url, create=True)
+            try:
+                run_worker(REPO / "src", uri, True, args.cap)
+                for side, (src, _) in revisions.items():
+                    print(f"{kind} {side}...", flush=True)
+                    figures[f"{kind}|{side}"] = run_worker(
+                        src, capped(uri, args.cap), False, args.cap
+                    )
+            finally:
+                if kind != "sqlite":
+                    server_database(kind, base_url, create=False)
     report(args, revisions, figures, time.monotonic() - started)
 
 
