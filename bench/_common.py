@@ -159,6 +159,8 @@ RESULT_SECTIONS = {
     "server": "python bench/tracking_server.py",
     "ui": "python bench/ui_bench.py",
     "models": "python bench/models_bench.py",
+    "ab": "python bench/ab_revisions.py BASE [HEAD]",
+    "filters": "python bench/filter_shapes.py [--base REV]",
 }
 
 
@@ -167,7 +169,7 @@ def results_header() -> str:
         [
             "# labtrack benchmarks",
             "",
-            "Generated; do not edit by hand (see bench/README.md). Four scripts write this file, "
+            "Generated; do not edit by hand (see bench/README.md). Six scripts write this file, "
             "each replacing only its own section (between its `<!-- BEGIN name -->` / "
             "`<!-- END name -->` markers). Reproduce from the repository root, in the project "
             "venv (`. .venv/bin/activate`):",
@@ -177,6 +179,9 @@ def results_header() -> str:
             "`python bench/tracking_server.py`",
             "- the web UI at 100,000 runs, labtrack vs MLflow's UI: `python bench/ui_bench.py`",
             "- models (log, load, serve), labtrack vs MLflow: `python bench/models_bench.py`",
+            "- one revision against another: `python bench/ab_revisions.py BASE [HEAD]`",
+            "- search filters of many comparisons, per database: "
+            "`python bench/filter_shapes.py [--base REV]`",
             "",
         ]
     )

@@ -1108,6 +1108,48 @@ def test_arbitrary_order_by_text_only_raises_search_syntax_error(text: str) -> N
     _check_never_crashes(lambda t: parse_experiment_order_by([t]), text)
 
 
+# ---------------------------------------------------------------- limits
+
+
+def test_a_filter_is_limited_in_length_and_comparisons() -> None:
+    from labtrack.config import settings
+
+    settings.set("search_max_filter_terms", 3)
+    three = "metrics.a > 1 AND (params.b = 'x' OR tags.c IS NULL)"
+    assert isinstance(parse_run_filter(three), And)
+    with pytest.raises(InvalidParameterValue) as info:
+        parse_run_filter(three + " AND metrics.a > 1")  # a repeat counts as well
+    assert info.value.message == (
+        "Invalid filter: it has 4 comparisons, more than the limit of 3 "
+        "(setting search_max_filter_terms)"
+    )
+    settings.set("search_max_filter_length", len(three))
+    assert parse_experiment_filter("name = 'x'") is not None
+    with pytest.raises(InvalidParameterValue) as info:
+        parse_experiment_filter(three + " ")
+    assert info.value.message == (
+        f"Invalid filter: it is {len(three) + 1} characters long, more than the limit of "
+        f"{len(three)} (setting search_max_filter_length)"
+    )
+
+
+def test_the_default_limits_allow_long_filters() -> None:
+    text = " AND ".join(f"metrics.`m {i}` >= {i}" for i in range(200))
+    node = parse_run_filter(text)
+    assert isinstance(node, And)
+    assert len(node.operands) == 200
+    with pytest.raises(InvalidParameterValue, match="more than the limit of 200"):
+        parse_run_filter(text + " AND metrics.x > 0")
+
+
+def test_order_by_takes_at_most_ten_clauses() -> None:
+    clauses = [f"metrics.m{i} DESC" for i in range(10)]
+    assert len(parse_run_order_by(clauses)) == 10
+    with pytest.raises(InvalidParameterValue) as info:
+        parse_order_by([*clauses, "params.p"], RUN_SCHEMA)
+    assert info.value.message == "Invalid order_by: 11 clauses, more than the limit of 10"
+
+
 # ---------------------------------------------------------- speed and weight
 
 
@@ -1124,6 +1166,11 @@ def test_arbitrary_order_by_text_only_raises_search_syntax_error(text: str) -> N
 )
 def test_pathological_input_is_handled_quickly(text: str) -> None:
     """No quadratic blow-up: a generous bound (these take ~1 ms), robust to a loaded machine."""
+    from labtrack.config import settings
+
+    # The parser itself, past the limits that keep such filters away from it by default.
+    settings.set("search_max_filter_length", 10**6)
+    settings.set("search_max_filter_terms", 10**6)
     started = timeit.default_timer()
     _check_never_crashes(parse_run_filter, text)
     assert timeit.default_timer() - started < 10.0

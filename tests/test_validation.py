@@ -373,3 +373,18 @@ def test_max_results(value: Any, message: str) -> None:
     assert v.validate_max_results(1, 1000, "runs") == 1
     with refused(message):
         v.validate_max_results(value, 1000, "runs")
+
+
+def test_search_experiment_ids_are_checked_and_bounded_by_the_setting() -> None:
+    from labtrack.config import settings
+
+    assert v.validate_search_experiment_ids("3") == ["3"]
+    assert v.validate_search_experiment_ids([0, "1"]) == ["0", "1"]
+    assert len(v.validate_search_experiment_ids([str(i) for i in range(1000)])) == 1000
+    with refused("A search may name at most 1,000 experiments, not 1,001"):
+        v.validate_search_experiment_ids([str(i) for i in range(1001)])
+    settings.set("search_max_experiments", 2)
+    with refused("A search may name at most 2 experiments, not 3 (setting search_max_experiments)"):
+        v.validate_search_experiment_ids(["1", "2", "3"])
+    with refused("Invalid experiment ID '../x'"):
+        v.validate_search_experiment_ids(["../x"])

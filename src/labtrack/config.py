@@ -23,6 +23,12 @@ from labtrack.errors import ConfigurationError
 DEFAULT_TRACKING_URI = "sqlite:///labtrack.db"
 #: The largest request body the tracking server and the scoring server read by default.
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+#: Search limits: a filter's length and comparisons, the experiments one search names.
+DEFAULT_MAX_FILTER_LENGTH = 50_000
+DEFAULT_MAX_FILTER_TERMS = 200
+DEFAULT_MAX_SEARCH_EXPERIMENTS = 1_000
+#: Seconds one database statement of the tracking server may run.
+DEFAULT_STATEMENT_TIMEOUT = 30.0
 
 
 def _parse_bool(text: str) -> bool:
@@ -201,6 +207,28 @@ SETTINGS: tuple[Setting, ...] = (
         ("LABTRACK_SQLITE_BUSY_TIMEOUT",),
         _parse_positive_float,
     ),
+    # -- search limits (labtrack.search, validation.py), wherever searches run
+    Setting(
+        "search_max_filter_length",
+        DEFAULT_MAX_FILTER_LENGTH,
+        "The longest search filter accepted, in characters.",
+        ("LABTRACK_SEARCH_MAX_FILTER_LENGTH",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "search_max_filter_terms",
+        DEFAULT_MAX_FILTER_TERMS,
+        "The most comparisons one search filter may have.",
+        ("LABTRACK_SEARCH_MAX_FILTER_TERMS",),
+        _parse_positive_int,
+    ),
+    Setting(
+        "search_max_experiments",
+        DEFAULT_MAX_SEARCH_EXPERIMENTS,
+        "The most experiments one search of runs or logged models may name.",
+        ("LABTRACK_SEARCH_MAX_EXPERIMENTS",),
+        _parse_positive_int,
+    ),
     Setting(
         "http_timeout",
         30.0,
@@ -321,6 +349,14 @@ SETTINGS: tuple[Setting, ...] = (
         "beyond that it answers 503 at once.",
         ("LABTRACK_SERVER_MAX_CONNECTIONS",),
         _parse_positive_int,
+    ),
+    Setting(
+        "server_statement_timeout",
+        DEFAULT_STATEMENT_TIMEOUT,
+        "Seconds one database statement of the server may run before it is stopped and the "
+        "request answered with an error (0: no limit).",
+        ("LABTRACK_SERVER_STATEMENT_TIMEOUT",),
+        _parse_non_negative_float,
     ),
     Setting(
         "server_allowed_hosts",

@@ -132,6 +132,16 @@ class TemporarilyUnavailable(LabtrackError):
     http_status = 503
 
 
+class QueryTimeout(LabtrackError):
+    """A database query ran past the statement timeout (the server's
+    ``server_statement_timeout``) and was stopped. MLflow's code for it, with 400 rather
+    than MLflow's 504: clients (MLflow's retries every 5xx) should not send the same
+    expensive query again, but make it cheaper."""
+
+    error_code = "DEADLINE_EXCEEDED"
+    http_status = 400
+
+
 class InternalError(LabtrackError):
     error_code = "INTERNAL_ERROR"
     http_status = 500
@@ -167,6 +177,7 @@ _BY_CODE: dict[str, type[LabtrackError]] = {
         RequestLimitExceeded,
         NotImplementedYet,
         TemporarilyUnavailable,
+        QueryTimeout,
         InternalError,
     )
 }

@@ -61,12 +61,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
+from labtrack.config import settings
 from labtrack.errors import InvalidParameterValue
 from labtrack.validation import fits_int64
 
 __all__ = [
     "AGGREGATES",
     "EXPERIMENT_SCHEMA",
+    "MAX_ORDER_BY",
     "MODEL_VERSION_SCHEMA",
     "NUMBER",
     "REGISTERED_MODEL_SCHEMA",
@@ -81,6 +83,8 @@ __all__ = [
     "OrderBy",
     "SearchSchema",
     "SearchSyntaxError",
+    "check_filter_terms",
+    "check_order_by_count",
     "parse_experiment_filter",
     "parse_experiment_order_by",
     "parse_filter",
@@ -1001,7 +1005,12 @@ def _combine(kind: type[And] | type[Or], operands: list[Node]) -> Node:
 
 
 def parse_filter(filter_string: str | None, schema: SearchSchema) -> Node | None:
-    """Parse ``filter_string`` under ``schema``; None for an empty or blank filter."""
+    """Parse ``filter_string`` under ``schema``; None for an empty or blank filter.
+
+    A filter longer than the ``search_max_filter_length`` setting, or with more
+    comparisons than ``search_max_filter_terms``, is refused: every search's filter
+    passes here, so these bound what any one search costs the database.
+    """
     if filter_string is None:
         return None
     if not isinstance(filter_string, str):
@@ -1009,18 +1018,50 @@ def parse_filter(filter_string: str | None, schema: SearchSchema) -> Node | None
             f"Invalid filter {filter_string!r}: expected a string, "
             f"got {type(filter_string).__name__}"
         )
-    return _Parser(filter_string, schema, "filter").parse_filter()
+    limit = settings.get("search_max_filter_length")
+    if len(filter_string) > limit:
+        raise InvalidParameterValue(
+            f"Invalid filter: it is {len(filter_string):,} characters long, more than the "
+            f"limit of {limit:,} (setting search_max_filter_length)"
+        )
+    node = _Parser(filter_string, schema, "filter").parse_filter()
+    check_filter_terms(_count_comparisons(node), "comparisons")
+    return node
+
+
+def check_filter_terms(count: int, what: str) -> None:
+    """Refuse a search of more terms (comparisons, or ``what`` else it tests) than the
+    ``search_max_filter_terms`` setting allows."""
+    limit = settings.get("search_max_filter_terms")
+    if count > limit:
+        raise InvalidParameterValue(
+            f"Invalid filter: it has {count:,} {what}, more than the limit of {limit:,} "
+            "(setting search_max_filter_terms)"
+        )
+
+
+def _count_comparisons(node: Node | None) -> int:
+    if node is None:
+        return 0
+    if isinstance(node, Comparison):
+        return 1
+    return sum(_count_comparisons(operand) for operand in node.operands)
+
+
+#: The most order_by clauses one search takes. Each is a join; SQLite 3.40 crashes on an
+#: ORDER BY of a few dozen metrics, and no table is sorted by more than a few keys.
+MAX_ORDER_BY = 10
 
 
 def parse_order_by(order_by: Sequence[str] | None, schema: SearchSchema) -> list[OrderBy]:
-    """Parse each ``"<entity>.<key> [ASC|DESC]"`` clause of ``order_by`` under ``schema``.
-
-    A single string is taken as a one-clause list.
+    """Parse each ``"<entity>.<key> [ASC|DESC]"`` clause of ``order_by`` under ``schema``
+    (at most :data:`MAX_ORDER_BY`). A single string is taken as a one-clause list.
     """
     if order_by is None:
         return []
     if isinstance(order_by, str):
         order_by = [order_by]
+    check_order_by_count(len(order_by))
     result: list[OrderBy] = []
     for clause in order_by:
         if not isinstance(clause, str):
@@ -1030,6 +1071,14 @@ def parse_order_by(order_by: Sequence[str] | None, schema: SearchSchema) -> list
             )
         result.append(_Parser(clause, schema, "order_by clause").parse_order_by())
     return result
+
+
+def check_order_by_count(count: int) -> None:
+    """Refuse more than :data:`MAX_ORDER_BY` order_by clauses."""
+    if count > MAX_ORDER_BY:
+        raise InvalidParameterValue(
+            f"Invalid order_by: {count} clauses, more than the limit of {MAX_ORDER_BY}"
+        )
 
 
 def parse_run_filter(filter_string: str | None) -> Node | None:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from labtrack.config import settings
 from labtrack.entities import Metric, Param, RunTag
 from labtrack.errors import InvalidParameterValue
 
@@ -261,6 +262,19 @@ def validate_experiment_id(experiment_id: Any) -> str:
     if not isinstance(experiment_id, str) or not _EXPERIMENT_ID_RE.match(experiment_id):
         raise InvalidParameterValue(f"Invalid experiment ID {experiment_id!r}")
     return experiment_id
+
+
+def validate_search_experiment_ids(experiment_ids: Any) -> list[str]:
+    """The experiments one search names (a string is one id): valid ids, at most the
+    ``search_max_experiments`` setting's number of them."""
+    ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+    limit = settings.get("search_max_experiments")
+    if len(ids) > limit:
+        raise InvalidParameterValue(
+            f"A search may name at most {limit:,} experiments, not {len(ids):,} "
+            "(setting search_max_experiments)"
+        )
+    return [validate_experiment_id(e) for e in ids]
 
 
 def validate_model_id(model_id: Any) -> str:

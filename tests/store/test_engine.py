@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from labtrack.errors import (
     ConfigurationError,
     InternalError,
     InvalidParameterValue,
+    QueryTimeout,
     TemporarilyUnavailable,
 )
 from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
@@ -202,3 +204,62 @@ def test_a_connection_lost_mid_session_is_temporarily_unavailable(server_engine:
             translate_errors(),
         ):
             victim.exec_driver_sql("SELECT 1")
+
+
+# -- the statement timeout ---------------------------------------------------------------
+SLOW_QUERIES = {
+    "postgresql": "SELECT pg_sleep(30)",
+    "mysql": "SELECT SLEEP(30)",
+    # Counts for tens of seconds, unless the progress handler stops it.
+    "sqlite": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+    "WHERE i < 30000000) SELECT max(i) FROM n",
+}
+CONNECTION_ID = {
+    "postgresql": "SELECT pg_backend_pid()",
+    "mysql": "SELECT CONNECTION_ID()",
+    "sqlite": "SELECT 1",
+}
+
+
+def _connection_identity(conn: Any) -> tuple[Any, int]:
+    """What the database calls this connection, and the driver connection object's id."""
+    name = CONNECTION_ID[conn.dialect.name]
+    return conn.exec_driver_sql(name).scalar(), id(conn.connection.dbapi_connection)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_statement_past_the_timeout_is_stopped_and_its_connection_reused(
+    backend: str, tmp_path: Path
+) -> None:
+    with fresh_database(backend, tmp_path) as uri:
+        engine = get_engine(uri, statement_timeout=0.2)
+        engine.dispose()  # one connection, used again below
+        with engine.connect() as conn:
+            before = _connection_identity(conn)
+            conn.rollback()
+        started = time.monotonic()
+        with (
+            pytest.raises(
+                QueryTimeout,
+                match=re.escape("The query took longer than 0.2 s, the statement timeout of"),
+            ) as info,
+            translate_errors(statement_timeout=0.2),
+            engine.connect() as conn,
+        ):
+            conn.exec_driver_sql(SLOW_QUERIES[engine.dialect.name]).all()
+        assert time.monotonic() - started < 10
+        assert info.value.get_http_status_code() == 400
+        assert info.value.error_code == "DEADLINE_EXCEEDED"
+        # The connection went back to the pool, usable: the next statement runs on it.
+        with engine.connect() as conn:
+            assert _connection_identity(conn) == before
+            assert conn.exec_driver_sql("SELECT 41 + 1").scalar() == 42
+        assert isinstance(engine.pool, sqlalchemy.pool.QueuePool)
+        assert engine.pool.checkedin() == 1
+        engine.dispose()
+
+
+def test_postgresql_jit_is_off(tmp_path: Path) -> None:
+    """PostgreSQL compiled a long filter for far longer than the query ran (see engine.py)."""
+    with fresh_database("postgresql", tmp_path) as uri, get_engine(uri).connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"

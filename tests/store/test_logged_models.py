@@ -362,6 +362,22 @@ def test_search_with_datasets(service: TrackingService, models) -> None:
         service.search_logged_models([exp_id], None, [{"dataset_digest": "t1"}])
 
 
+def test_search_long_and_tests_each_comparison_on_any_point(
+    service: TrackingService, models
+) -> None:
+    exp_id, _, _ = models
+    # a's points are 0.6 (val) and 0.9 (test): each test holds for one point, none for both.
+    terms = ["metrics.acc > 0.55", "metrics.acc < 0.65", "metrics.acc >= 0.9"]
+    terms += ["metrics.acc != 0.5", "metrics.acc > 0", "tags.nope IS NULL", "params.depth != 'x'"]
+    terms += ["params.nope IS NULL", "tags.stage IS NOT NULL", "model_type = 'clf'"]
+    long_and = " AND ".join(terms)
+    assert names(service.search_logged_models([exp_id], long_and)) == ["a"]
+    on_test = [LoggedModelDatasetFilter("test")]
+    assert names(service.search_logged_models([exp_id], long_and, on_test)) == []
+    found = service.search_logged_models([exp_id], long_and.replace("0.65", "0.95"), on_test)
+    assert names(found) == ["a"]
+
+
 def test_search_order_by(service: TrackingService, models) -> None:
     exp_id, _, _ = models
 

@@ -613,6 +613,10 @@ def test_search_registered_models(reg: TrackingService) -> None:
     assert names("tags.team = 'ml' AND name LIKE 'b%'") == ["beta"]
     assert names("name = 'alpha' OR tags.team = 'ops'") == ["Gamma", "alpha"]  # labtrack
     assert names("tags.team IS NULL") == ["delta"]  # labtrack
+    # A long AND of tag tests (several share one subquery), with MLflow's prompt clause.
+    many = ["tags.team LIKE '%'", "tags.team != 'ops'", "tags.team ILIKE 'M%'", "tags.x IS NULL"]
+    many += ["tags.team IS NOT NULL", "tags.team = 'ml'", "tag.`mlflow.prompt.is_prompt` != 'true'"]
+    assert names(" AND ".join(many)) == ["alpha", "beta"]
     # What MLflow's client adds to every search: models without the prompt tag match.
     assert names("tag.`mlflow.prompt.is_prompt` != 'true'") == ["Gamma", "alpha", "beta", "delta"]
     assert names("tags.`mlflow.prompt.is_prompt` = 'true'") == []

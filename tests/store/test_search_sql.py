@@ -221,3 +221,137 @@ def test_like_escapes_are_the_same_on_every_backend(store, pattern, expected, op
         store.create_run("0", "u", 1, [], name)
     found = names(store, f"attributes.run_name {op} '{pattern}'")
     assert set(found) == expected
+
+
+# -- long filters: an AND of many tests shares subqueries, with the same results ---------
+@pytest.fixture
+def wide_runs(store):
+    """Six runs with eight metrics, six params, four tags and up to three datasets each;
+    a few values missing, one NaN."""
+    from labtrack.entities import Dataset, DatasetInput, InputTag
+
+    for i in range(6):
+        rid = store.create_run("0", "u", 1_000 + i, [], f"w{i}").info.run_id
+        metrics = [
+            Metric(f"m{k}", math.nan if (i, k) == (4, 5) else float((i * 3 + k * 5) % 7), 1, 0)
+            for k in range(8)
+            if (i, k) != (2, 3)
+        ]
+        params = [
+            Param(f"p{k}", str((i + k) % 3)) for k in range(6) if (i, k) not in ((1, 2), (3, 4))
+        ]
+        tags = [RunTag(f"t{k}", "x" if (i + k) % 2 else "y") for k in range(4)]
+        store.log_batch(rid, metrics=metrics, params=params, tags=tags)
+        store.log_inputs(
+            rid,
+            [
+                DatasetInput(
+                    Dataset(f"d{j}", f"digest{j}", "local", "{}"),
+                    (InputTag("mlflow.data.context", "train" if j % 2 else "eval"),),
+                )
+                for j in range(i % 3 + 1)
+            ],
+        )
+
+
+LONG_ANDS = {
+    "distinct metrics": [f"metrics.m{k} != 6" for k in (0, 1, 2, 4, 5, 6, 7)],  # and NaN
+    "one metric, many tests": [
+        "metrics.m0 > 0",
+        "metrics.m0 < 6",
+        "metrics.m0 != 3",
+        "metrics.m0.max >= 1",
+        "metrics.m0.min <= 5",
+        "metrics.m0.count = 1",
+    ],
+    "params": [
+        "params.p0 != '2'",
+        "params.p1 != '2'",
+        "params.p3 != '2'",
+        "params.p2 LIKE '_'",
+        "params.p4 != 'zz'",
+        "params.p5 LIKE '%'",
+    ],
+    "absent keys": [
+        "params.p2 IS NULL",
+        "params.nope IS NULL",
+        "tags.nope IS NULL",
+        "metrics.m1 >= 0",
+        "metrics.m2 >= 0",
+        "params.p0 IS NOT NULL",
+        "tags.t0 IS NOT NULL",
+    ],
+    "datasets": [
+        "datasets.name = 'd0'",
+        "datasets.name = 'd1'",
+        "datasets.context = 'eval'",
+        "datasets.context = 'train'",
+        "datasets.digest != 'nope'",
+    ],
+    "every kind": [
+        "metrics.m0 >= 1",
+        "params.p1 != '0'",
+        "tags.t1 = 'y'",
+        "datasets.name IN ('d0', 'd2')",
+        "attributes.status = 'RUNNING'",
+        "metrics.m6 < 6",
+        "params.p3 IS NOT NULL",
+        "tags.t3 LIKE '%'",
+        "params.p4 IS NULL",
+    ],
+    "one test, repeated": ["metrics.m7 > 1"] * 50,
+}
+
+
+def _matching(store, filter_string):
+    return set(names(store, filter_string))
+
+
+@pytest.mark.parametrize("terms", LONG_ANDS.values(), ids=LONG_ANDS.keys())
+def test_long_and_finds_what_each_test_finds(store, wide_runs, terms):
+    expected = set.intersection(*(_matching(store, term) for term in terms))
+    assert _matching(store, " AND ".join(terms)) == expected
+    # Each of these filters keeps some runs and drops others, so both paths are tested.
+    assert 0 < len(expected) < 6
+
+
+OR_TERMS = {
+    "metrics": ["metrics.m0 = 6", "metrics.m1 = 6", "metrics.m5 = 0", "metrics.m3.max < 0"],
+    "every kind": [
+        "metrics.m2 = 6",
+        "params.p0 = '2'",
+        "params.p2 IS NULL",
+        "tags.t0 = 'nope'",
+        "datasets.name = 'd2'",
+        "datasets.context = 'nope'",
+        "metrics.m4 > 100",
+        "params.p1 = '2'",
+    ],
+}
+
+
+@pytest.mark.parametrize("terms", OR_TERMS.values(), ids=OR_TERMS.keys())
+def test_long_or_finds_what_any_test_finds(store, wide_runs, terms):
+    expected = set().union(*(_matching(store, term) for term in terms))
+    assert _matching(store, " OR ".join(terms)) == expected
+    assert 0 < len(expected) < 6
+
+
+def test_or_of_long_ands(store, wide_runs):
+    groups = [LONG_ANDS["distinct metrics"], LONG_ANDS["params"], LONG_ANDS["datasets"]]
+    expected = set().union(
+        *(set.intersection(*(_matching(store, term) for term in g)) for g in groups)
+    )
+    assert _matching(store, " OR ".join(f"({' AND '.join(g)})" for g in groups)) == expected
+    assert 0 < len(expected) < 6
+
+
+def test_long_and_of_experiment_tags(store):
+    for i in range(4):
+        store.create_experiment(
+            f"e{i}", tags=[(f"k{k}", "on" if (i >> k) & 1 else "off") for k in range(3)]
+        )
+    terms = ["tags.k0 = 'on'", "tags.k1 != 'x'", "tags.k2 IS NOT NULL", "tags.k1 LIKE 'o%'"]
+    terms += ["tags.nope IS NULL", "name LIKE 'e%'", "tags.k0 != 'off'"]
+    found = store.search_experiments(ViewType.ALL, 10, " AND ".join(terms), None, None)
+    assert sorted(e.name for e in found) == ["e1", "e3"]

@@ -56,6 +56,7 @@ def _serve(
         heavy_request_wait=settings.get("server_heavy_request_wait"),
         header_timeout=settings.get("server_header_timeout"),
         max_connections=settings.get("server_max_connections"),
+        statement_timeout=settings.get("server_statement_timeout"),
         # The name it listens on is one of its names (IP addresses always are).
         allowed_hosts=(*hosts, host),
         cors_allowed_origins=origins,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from labtrack.artifacts._uri import location_to_uri
 from labtrack.config import (
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_STATEMENT_TIMEOUT,
     DEFAULT_TRACKING_URI,
     SETTINGS,
     Setting,
@@ -53,6 +54,8 @@ class ServerConfig:
     heavy_request_wait: float = 10.0
     header_timeout: float = 10.0
     max_connections: int = 1000
+    # Seconds one database statement may run (0: no limit); see store/sql/engine.py.
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
     # Host names the server answers to besides localhost and IP addresses (patterns with
     # "*"; "*" alone for any): the guard against DNS rebinding (server/_cross_site.py).
     allowed_hosts: tuple[str, ...] = ()
@@ -101,7 +104,11 @@ class ServerContext:
         root = config.default_artifact_root or (
             f"{PROXY_SCHEME}:" if config.serve_artifacts else self.artifacts_destination
         )
-        self.store: SqlStore = SqlStore(config.backend_store_uri, location_to_uri(root))
+        self.store: SqlStore = SqlStore(
+            config.backend_store_uri,
+            location_to_uri(root),
+            statement_timeout=config.statement_timeout or None,
+        )
         self.service: TrackingService = TrackingService(self.store)
         self.heavy_requests = HeavyRequestLimit(
             config.max_heavy_requests, config.heavy_request_queue, config.heavy_request_wait

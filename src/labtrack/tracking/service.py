@@ -35,6 +35,7 @@ from labtrack.entities import (
     ViewType,
 )
 from labtrack.errors import InvalidParameterValue, NotImplementedYet
+from labtrack.search import check_filter_terms, check_order_by_count
 from labtrack.store.base import LoggedModelStore, RegistryStore, TrackingStore
 from labtrack.tracking._names import generate_run_name
 from labtrack.tracking._registry_service import RegistryService
@@ -363,9 +364,7 @@ class TrackingService:
         order_by: Sequence[str] | None,
     ) -> tuple[list[str], str | None, int, int, list[str] | None]:
         """A run search's arguments, checked, in the store's order (page token aside)."""
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
-        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        ids = v.validate_search_experiment_ids(experiment_ids)
         max_results = v.validate_max_results(max_results, v.MAX_RESULTS_SEARCH_RUNS, "search_runs")
         if filter_string is not None and not isinstance(filter_string, str):
             raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
@@ -379,7 +378,7 @@ class TrackingService:
         search = getattr(self.store, "search_dataset_summaries", None)
         if search is None:
             raise NotImplementedYet(f"{type(self.store).__name__} cannot list datasets")
-        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        ids = v.validate_search_experiment_ids(experiment_ids)
         found: list[tuple[str, str, str, str | None]] = search(ids)
         return found
 
@@ -457,14 +456,14 @@ class TrackingService:
         see ``_logged_models.LOGGED_MODEL_SCHEMA``). ``datasets`` and ``order_by`` items
         are entities or MLflow's dicts (``{"field_name": "metrics.acc", "ascending": False}``).
         """
-        if isinstance(experiment_ids, str):
-            experiment_ids = [experiment_ids]
-        ids = [v.validate_experiment_id(e) for e in experiment_ids]
+        ids = v.validate_search_experiment_ids(experiment_ids)
         max_results = v.validate_max_results(
             max_results, MAX_RESULTS_SEARCH_LOGGED_MODELS, "search_logged_models"
         )
         if filter_string is not None and not isinstance(filter_string, str):
             raise InvalidParameterValue(f"Invalid filter {filter_string!r}: it must be a string")
+        check_filter_terms(len(datasets or ()), "datasets")
+        check_order_by_count(len(order_by or ()))
         return self._models.search_logged_models(
             ids,
             filter_string or None,

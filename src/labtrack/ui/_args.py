@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from labtrack.entities import ViewType
 from labtrack.errors import InvalidParameterValue
+from labtrack.validation import validate_search_experiment_ids
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -44,7 +45,7 @@ def view(request: Request) -> tuple[str, int]:
 
 
 def experiment_ids(request: Request, name: str = "experiments") -> list[str]:
-    ids = many(request, name)
+    ids = validate_search_experiment_ids(many(request, name))
     for value in ids:
         if not value.isdigit():
             raise InvalidParameterValue(f"Invalid experiment ID {value!r}")

@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, delete, exists, insert, literal, or_, select, tuple_, update
+from sqlalchemy import and_, delete, insert, literal, or_, select, tuple_, update
 
 from labtrack.entities import (
     LifecycleStage,
@@ -42,8 +42,9 @@ from labtrack.search import (
     parse_filter,
 )
 from labtrack.store.sql import schema as s
+from labtrack.store.sql._row_tests import Has, Rows, Test, compile_tree
 from labtrack.store.sql._writes import ValueCodec, chunks, write_metrics
-from labtrack.store.sql.search_sql import compile_tree
+from labtrack.store.sql.search_sql import _compare, keyed_test
 from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
@@ -543,52 +544,49 @@ def _dataset_condition(
     return or_(*terms)
 
 
+_MODEL_PARAMS = Rows(
+    s.logged_model_params,
+    s.logged_model_params.c.logged_model_id == _lm.c.id,
+    s.logged_model_params.c.key,
+    unique=True,
+)
+_MODEL_TAGS = Rows(
+    s.logged_model_tags,
+    s.logged_model_tags.c.logged_model_id == _lm.c.id,
+    s.logged_model_tags.c.key,
+    unique=True,
+)
+
+
 class _FilterCompiler:
     def __init__(self, codec: ValueCodec, datasets: ColumnElement[bool] | None) -> None:
         self.codec = codec
-        self.datasets = datasets
         self.tested_metrics = False
+        lmm = s.logged_model_metrics
+        owner = lmm.c.logged_model_id == _lm.c.id
+        # A model's metric points, only those measured on the datasets when given.
+        self.metrics = Rows(lmm, owner if datasets is None else and_(owner, datasets), lmm.c.key)
 
     def compile(self, node: Node) -> ColumnElement[bool]:
         return compile_tree(node, lambda c: getattr(self, f"_{c.entity}")(c))
 
-    def metric_exists(self, *conditions: Any) -> ColumnElement[bool]:
-        lmm = s.logged_model_metrics
-        where = [lmm.c.logged_model_id == _lm.c.id, *conditions]
-        if self.datasets is not None:
-            where.append(self.datasets)
-        return exists().where(*where)
+    def metric_exists(self) -> ColumnElement[bool]:
+        return Has(self.metrics).sql()
 
-    def _metric(self, c: Comparison) -> ColumnElement[bool]:
-        from labtrack.store.sql.search_sql import _compare
-
+    def _metric(self, c: Comparison) -> Test:
         self.tested_metrics = True
         lmm = s.logged_model_metrics
         value = self.codec.encode(c.value) if isinstance(c.value, float) else c.value
         # NaN values are stored as NULL, so no comparison matches them.
-        return self.metric_exists(
-            lmm.c.key == c.key, _compare(lmm.c.value, c.op, value, self.codec.dialect)
-        )
+        return Has(self.metrics, c.key, _compare(lmm.c.value, c.op, value, self.codec.dialect))
 
-    def _keyed(self, table: Any, c: Comparison) -> ColumnElement[bool]:
-        from labtrack.store.sql.search_sql import _compare
+    def _param(self, c: Comparison) -> Test:
+        return keyed_test(_MODEL_PARAMS, s.logged_model_params.c.value, c, self.codec.dialect)
 
-        row = and_(table.c.logged_model_id == _lm.c.id, table.c.key == c.key)
-        if c.op == "IS NULL":
-            return ~exists().where(row)
-        if c.op == "IS NOT NULL":
-            return exists().where(row)
-        return exists().where(row, _compare(table.c.value, c.op, c.value, self.codec.dialect))
-
-    def _param(self, c: Comparison) -> ColumnElement[bool]:
-        return self._keyed(s.logged_model_params, c)
-
-    def _tag(self, c: Comparison) -> ColumnElement[bool]:
-        return self._keyed(s.logged_model_tags, c)
+    def _tag(self, c: Comparison) -> Test:
+        return keyed_test(_MODEL_TAGS, s.logged_model_tags.c.value, c, self.codec.dialect)
 
     def _attribute(self, c: Comparison) -> ColumnElement[bool]:
-        from labtrack.store.sql.search_sql import _compare
-
         column = _ATTRIBUTES[c.key]
         value: Any = c.value
         if c.key == "experiment_id":

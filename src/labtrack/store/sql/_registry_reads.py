@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from labtrack._tags import MLFLOW_PROMPT_IS_PROMPT
 from labtrack.entities import (
@@ -38,8 +38,9 @@ from labtrack.store.sql._registry import (
     newest_version,
     version_row,
 )
+from labtrack.store.sql._row_tests import Has, Lacks, Rows, Test, compile_tree
 from labtrack.store.sql._writes import chunks
-from labtrack.store.sql.search_sql import _compare, compile_tree
+from labtrack.store.sql.search_sql import _compare, keyed_test
 from labtrack.validation import fits_int64
 
 if TYPE_CHECKING:
@@ -206,21 +207,16 @@ def get_model(conn: Connection, name: str) -> RegisteredModel:
 
 
 # -- search -----------------------------------------------------------------------------
-def _tag_test(table: Any, owner: Any, c: Comparison, dialect: str) -> ColumnElement[bool]:
-    row = and_(owner, table.c.key == c.key)
-    if c.op == "IS NULL":
-        return ~exists().where(row)
-    if c.op == "IS NOT NULL":
-        return exists().where(row)
-    test: ColumnElement[bool] = exists().where(row, _compare(table.c.value, c.op, c.value, dialect))
-    # As in MLflow, a model without the prompt tag counts as tagged 'false'.
+def _tag_test(rows: Rows, table: Any, c: Comparison, dialect: str) -> Test:
     if (
         c.key == MLFLOW_PROMPT_IS_PROMPT
         and c.op in ("=", "!=")
         and (c.value == "false") == (c.op == "=")
     ):
-        test = or_(test, ~exists().where(row))
-    return test
+        # As in MLflow, a model without the prompt tag counts as tagged 'false'.
+        tagged = Has(rows, c.key, _compare(table.c.value, c.op, c.value, dialect))
+        return or_(tagged.sql(), Lacks(rows, c.key).sql())
+    return keyed_test(rows, table.c.value, c, dialect)
 
 
 def _check_unique(items: Sequence[Any], order_by: Sequence[str]) -> None:
@@ -228,6 +224,9 @@ def _check_unique(items: Sequence[Any], order_by: Sequence[str]) -> None:
     if len(set(keys)) != len(keys):
         raise InvalidParameterValue(f"`order_by` contains duplicate fields: {list(order_by)}")
 
+
+_MODEL_TAGS = Rows(_rmt, _rmt.c.registered_model_id == _rm.c.id, _rmt.c.key, unique=True)
+_VERSION_TAGS = Rows(_mvt, _mvt.c.model_version_id == _mv.c.id, _mvt.c.key, unique=True)
 
 _MODEL_COLUMNS = {
     "name": _rm.c.name,
@@ -242,9 +241,9 @@ def models_query(filter_string: str | None, order_by: Sequence[str] | None, dial
     query = select(_rm)
     node = parse_filter(filter_string, REGISTERED_MODEL_SCHEMA)
 
-    def leaf(c: Comparison) -> ColumnElement[bool]:
+    def leaf(c: Comparison) -> Test:
         if c.entity == "tag":
-            return _tag_test(_rmt, _rmt.c.registered_model_id == _rm.c.id, c, dialect)
+            return _tag_test(_MODEL_TAGS, _rmt, c, dialect)
         return _compare(_MODEL_COLUMNS[c.key], c.op, c.value, dialect)
 
     if node is not None:
@@ -299,9 +298,9 @@ def versions_query(filter_string: str | None, order_by: Sequence[str] | None, di
     query = select(*VERSION_COLUMNS).join(_rm, _rm.c.id == _mv.c.registered_model_id)
     node = parse_filter(filter_string, MODEL_VERSION_SCHEMA)
 
-    def leaf(c: Comparison) -> ColumnElement[bool]:
+    def leaf(c: Comparison) -> Test:
         if c.entity == "tag":
-            return _tag_test(_mvt, _mvt.c.model_version_id == _mv.c.id, c, dialect)
+            return _tag_test(_VERSION_TAGS, _mvt, c, dialect)
         return _compare(_VERSION_ATTRIBUTES[c.key], c.op, _version_value(c), dialect)
 
     if node is not None:

@@ -1,29 +1,28 @@
 """Compile parsed searches (``labtrack.search``) into SQLAlchemy queries.
 
 User input only ever becomes bound parameters. Each comparison on a metric,
-param, tag or dataset is an EXISTS over the table that holds it, keyed by the
-run; that composes with AND, OR and parentheses and lets every lookup use a
-primary or unique key. Sorting by a metric, param or tag joins its row once.
-NaN (stored as NULL) and missing values sort last in both directions.
+param, tag or dataset is a test of the rows that hold them (``_row_tests``: an
+EXISTS, or one subquery shared by many tests), keyed by the run; that composes with
+AND, OR and parentheses and lets every lookup use a primary or unique key. Sorting
+by a metric, param or tag joins its row once. NaN (stored as NULL) and missing
+values sort last in both directions.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from labtrack._tags import MLFLOW_DATASET_CONTEXT
 from labtrack.entities import ViewType
 from labtrack.errors import InvalidParameterValue
 from labtrack.search import (
-    And,
     Comparison,
     Node,
-    Or,
     OrderBy,
     parse_experiment_filter,
     parse_experiment_order_by,
@@ -31,6 +30,7 @@ from labtrack.search import (
     parse_run_order_by,
 )
 from labtrack.store.sql import schema as s
+from labtrack.store.sql._row_tests import Has, Lacks, Rows, Test, compile_tree
 from labtrack.store.sql._statements import RUN_COLUMNS
 from labtrack.store.sql._writes import ValueCodec
 
@@ -110,15 +110,34 @@ def _compare(column: Any, op: str, value: Any, dialect: str) -> ColumnElement[bo
     raise InvalidParameterValue(f"Unsupported operator {op!r}")
 
 
-def compile_tree(
-    node: Node, leaf: Callable[[Comparison], ColumnElement[bool]]
-) -> ColumnElement[bool]:
-    """The AND/OR structure of a parsed filter as SQL, with ``leaf`` compiling comparisons."""
-    if isinstance(node, And):
-        return and_(*(compile_tree(n, leaf) for n in node.operands))
-    if isinstance(node, Or):
-        return or_(*(compile_tree(n, leaf) for n in node.operands))
-    return leaf(node)
+_RUN_METRICS = Rows(
+    s.metric_series, s.metric_series.c.run_id == s.runs.c.id, s.metric_series.c.key, unique=True
+)
+_RUN_PARAMS = Rows(s.params, s.params.c.run_id == s.runs.c.id, s.params.c.key, unique=True)
+_RUN_TAGS = Rows(s.tags, s.tags.c.run_id == s.runs.c.id, s.tags.c.key, unique=True)
+_RUN_DATASETS = Rows(
+    s.run_inputs.join(s.datasets, s.datasets.c.id == s.run_inputs.c.dataset_id),
+    s.run_inputs.c.run_id == s.runs.c.id,
+)
+_RUN_DATASET_CONTEXTS = Rows(
+    s.run_inputs.join(s.datasets, s.datasets.c.id == s.run_inputs.c.dataset_id).join(
+        s.input_tags,
+        and_(
+            s.input_tags.c.input_id == s.run_inputs.c.id,
+            s.input_tags.c.key == MLFLOW_DATASET_CONTEXT,
+        ),
+    ),
+    s.run_inputs.c.run_id == s.runs.c.id,
+)
+
+
+def keyed_test(rows: Rows, column: Any, c: Comparison, dialect: str) -> Test:
+    """A comparison on a key-value table (params, tags): its row, or its absence."""
+    if c.op == "IS NULL":
+        return Lacks(rows, c.key)
+    if c.op == "IS NOT NULL":
+        return Has(rows, c.key)
+    return Has(rows, c.key, _compare(column, c.op, c.value, dialect))
 
 
 class _RunFilterCompiler:
@@ -129,8 +148,7 @@ class _RunFilterCompiler:
     def compile(self, node: Node) -> ColumnElement[bool]:
         return compile_tree(node, lambda c: getattr(self, f"_{c.entity}")(c))
 
-    def _metric(self, c: Comparison) -> ColumnElement[bool]:
-        ms = s.metric_series
+    def _metric(self, c: Comparison) -> Test:
         column = _AGGREGATES[c.aggregate]
         value = c.value
         if isinstance(value, float) and math.isinf(value) and c.aggregate != "count":
@@ -140,21 +158,13 @@ class _RunFilterCompiler:
             # NaN is stored as NULL. As in IEEE arithmetic (and MLflow), NaN equals nothing
             # and orders with nothing, so it matches "!=" and no other comparison.
             cond = or_(cond, column.is_(None))
-        return exists().where(ms.c.run_id == s.runs.c.id, ms.c.key == c.key, cond)
+        return Has(_RUN_METRICS, c.key, cond)
 
-    def _keyed(self, table: Any, c: Comparison) -> ColumnElement[bool]:
-        row_of_run = and_(table.c.run_id == s.runs.c.id, table.c.key == c.key)
-        if c.op == "IS NULL":
-            return ~exists().where(row_of_run)
-        if c.op == "IS NOT NULL":
-            return exists().where(row_of_run)
-        return exists().where(row_of_run, _compare(table.c.value, c.op, c.value, self.dialect))
+    def _param(self, c: Comparison) -> Test:
+        return keyed_test(_RUN_PARAMS, s.params.c.value, c, self.dialect)
 
-    def _param(self, c: Comparison) -> ColumnElement[bool]:
-        return self._keyed(s.params, c)
-
-    def _tag(self, c: Comparison) -> ColumnElement[bool]:
-        return self._keyed(s.tags, c)
+    def _tag(self, c: Comparison) -> Test:
+        return keyed_test(_RUN_TAGS, s.tags.c.value, c, self.dialect)
 
     def _attribute(self, c: Comparison) -> ColumnElement[bool]:
         column = _RUN_ATTRIBUTES.get(c.key)
@@ -166,17 +176,13 @@ class _RunFilterCompiler:
             return column.is_not(None)
         return _compare(column, c.op, c.value, self.dialect)
 
-    def _dataset(self, c: Comparison) -> ColumnElement[bool]:
-        ri, d, it = s.run_inputs, s.datasets, s.input_tags
-        base = select(literal(1)).select_from(ri.join(d, d.c.id == ri.c.dataset_id))
+    def _dataset(self, c: Comparison) -> Test:
         if c.key == "context":
-            base = base.join(it, and_(it.c.input_id == ri.c.id, it.c.key == MLFLOW_DATASET_CONTEXT))
-            column = it.c.value
+            rows, column = _RUN_DATASET_CONTEXTS, s.input_tags.c.value
         else:
-            column = d.c.name if c.key == "name" else d.c.digest
-        return exists(
-            base.where(ri.c.run_id == s.runs.c.id, _compare(column, c.op, c.value, self.dialect))
-        )
+            rows = _RUN_DATASETS
+            column = s.datasets.c.name if c.key == "name" else s.datasets.c.digest
+        return Has(rows, None, _compare(column, c.op, c.value, self.dialect))
 
 
 def _nulls_last(column: Any, ascending: bool) -> list[Any]:
@@ -240,14 +246,11 @@ def experiment_query(
     query = select(e).where(e.c.lifecycle_stage.in_(ViewType.stages(view_type)))
     node = parse_experiment_filter(filter_string)
 
-    def comparison(n: Comparison) -> ColumnElement[bool]:
+    tags = Rows(et, et.c.experiment_id == e.c.experiment_id, et.c.key, unique=True)
+
+    def comparison(n: Comparison) -> Test:
         if n.entity == "tag":
-            row = and_(et.c.experiment_id == e.c.experiment_id, et.c.key == n.key)
-            if n.op == "IS NULL":
-                return ~exists().where(row)
-            if n.op == "IS NOT NULL":
-                return exists().where(row)
-            return exists().where(row, _compare(et.c.value, n.op, n.value, dialect))
+            return keyed_test(tags, et.c.value, n, dialect)
         column = _EXPERIMENT_ATTRIBUTES.get(n.key)
         if column is None:
             raise InvalidParameterValue(f"Cannot search experiments by {n.key!r}")

@@ -57,7 +57,7 @@ from labtrack.store.sql import (
 )
 from labtrack.store.sql import _statements as st
 from labtrack.store.sql import schema as s
-from labtrack.store.sql.engine import WriteConflict, get_engine, translate_errors
+from labtrack.store.sql.engine import WriteConflict, get_engine, sqlite_path, translate_errors
 from labtrack.store.sql.migrate import ensure_schema
 from labtrack.validation import fits_int64
 
@@ -99,26 +99,56 @@ def _row_id(row: Any) -> int:
 class SqlStore:
     """Runs, experiments and metrics in a relational database (see ``schema.py``)."""
 
-    def __init__(self, db_uri: str, default_artifact_root: str, *, busy_timeout: float = 60.0):
+    def __init__(
+        self,
+        db_uri: str,
+        default_artifact_root: str,
+        *,
+        busy_timeout: float = 60.0,
+        statement_timeout: float | None = None,
+    ):
+        """``statement_timeout``: seconds any one statement may run before it is stopped
+        with :class:`~labtrack.errors.QueryTimeout` (None: no limit; the server sets one)."""
         self.db_uri = db_uri
         self.default_artifact_root = default_artifact_root.rstrip("/")
-        self.engine = get_engine(db_uri, busy_timeout=busy_timeout)
+        self.statement_timeout = statement_timeout or None
+        self.engine = get_engine(
+            db_uri, busy_timeout=busy_timeout, statement_timeout=self.statement_timeout
+        )
         self.dialect = self.engine.dialect.name
         self._codec = _writes.ValueCodec(self.dialect)
-        ensure_schema(self.engine, db_uri)
+        self._ensure_schema(busy_timeout)
         self._ensure_default_experiment()
         self._last_crash_check = -math.inf  # time.monotonic() of the last look for crashed runs
+
+    def _ensure_schema(self, busy_timeout: float) -> None:
+        # Creating or upgrading the schema may take long, and waits for other processes
+        # doing it: never under the statement timeout (but one in-memory SQLite database
+        # is only reached through its own engine).
+        in_memory = self.dialect == "sqlite" and sqlite_path(self.db_uri) is None
+        if self.statement_timeout is None or in_memory:
+            ensure_schema(self.engine, self.db_uri)
+            return
+        engine = get_engine(self.db_uri, busy_timeout=busy_timeout)
+        ensure_schema(engine, self.db_uri)
+        engine.dispose()  # its connections are not needed again
 
     # -- transactions ---------------------------------------------------------------
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
-        with translate_errors(), self.engine.connect() as conn:
+        with (
+            translate_errors(statement_timeout=self.statement_timeout),
+            self.engine.connect() as conn,
+        ):
             yield conn
             conn.rollback()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
-        with translate_errors(), self.engine.connect() as conn:
+        with (
+            translate_errors(statement_timeout=self.statement_timeout),
+            self.engine.connect() as conn,
+        ):
             conn.execution_options(labtrack_write=True)
             with conn.begin():
                 yield conn
