@@ -76,7 +76,6 @@ FLOOR_TARGETS: dict[str, float | None] = {
     "search_runs filtered x10": None,
     "search_runs all (paged)": None,
 }
-PHASE_TARGETS = FLOOR_TARGETS  # the workload's phase names, in its order
 # How the shared workload's phases are timed one at a time: mlflow_phase.py PHASE N REPS
 # (scale 1) in a fresh client process; the two searches share one process ("search").
 WORKLOAD_PHASES: dict[str, tuple[str, int, int]] = {
@@ -469,12 +468,12 @@ class Bench:
                     "rate": float(m.group(4)),
                 }
         self.done_with(d)
-        ok = code == 0 and len(rows) == len(PHASE_TARGETS)
+        ok = code == 0 and len(rows) == len(FLOOR_TARGETS)
         error = None
         if not ok:
             why = "timed out" if code is None else f"exit {code}"
             tail = [x for x in err.strip().splitlines() if x.strip()][-3:]
-            error = f"{why}; {len(rows)}/{len(PHASE_TARGETS)} phases; {' | '.join(tail)}"[:800]
+            error = f"{why}; {len(rows)}/{len(FLOOR_TARGETS)} phases; {' | '.join(tail)}"[:800]
         return {
             "ok": ok,
             "rows": rows,

@@ -215,7 +215,7 @@ def test_a_logged_models_files_are_listed_as_mlflow_lists_them(
 ) -> None:
     """The same sklearn model logged by the mlflow client to both servers: the same files
     and directories, through the run and through the logged model (sizes may differ)."""
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", reason="the model compared is a scikit-learn one")
     pytest.importorskip("skops", reason="MLflow 3 saves scikit-learn models with skops")
     code = tmp_path / "features.py"
     code.write_text("SCALE = 2\n")
